@@ -1,0 +1,11 @@
+"""The Celery application shared by the API, the consumer and the workers."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logplatform.settings")
+
+app = Celery("logplatform")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

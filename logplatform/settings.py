@@ -1,0 +1,201 @@
+"""Django settings for logplatform.
+
+Every value that differs between machines comes from an environment
+variable. The defaults point at the services that `scripts/services.sh`
+starts on 127.0.0.1, so a development checkout runs without any
+configuration. The README lists each variable with its default.
+"""
+
+from pathlib import Path
+
+from logplatform.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The default key is for development only; `check --deploy` flags it.
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY", "django-insecure-development-key-change-me-in-production"
+)
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "django_celery_beat",
+    "logs",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "logplatform.urls"
+WSGI_APPLICATION = "logplatform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str(
+            "DATABASE_URL",
+            "postgres://logplatform:logplatform@127.0.0.1:5432/logplatform",
+        )
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_VALIDATORS = "django.contrib.auth.password_validation"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"{_VALIDATORS}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_VALIDATORS}.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve the admin's and the browsable API's assets straight from the apps, so
+# `make run` needs no collectstatic step in development.
+WHITENOISE_USE_FINDERS = DEBUG
+
+LOGIN_URL = "/api-auth/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "logs.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["logs.parsers.JSONBodyParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+
+# Kafka: the intake API produces every accepted entry to KAFKA_TOPIC and the
+# consume_logs command reads it back in batches.
+KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_TOPIC = env_str("KAFKA_TOPIC", "logs")
+KAFKA_DLQ_TOPIC = env_str("KAFKA_DLQ_TOPIC", "logs.dlq")
+KAFKA_CONSUMER_GROUP = env_str("KAFKA_CONSUMER_GROUP", "logplatform-consumer")
+# How long the API waits for Kafka's delivery reports before it hands the
+# entries to the Celery fallback, in milliseconds.
+KAFKA_DELIVERY_TIMEOUT_MS = env_int("KAFKA_DELIVERY_TIMEOUT_MS", 5000, minimum=100)
+# After Kafka fails, the API sends straight to the fallback for this many
+# seconds before it tries Kafka again.
+KAFKA_RETRY_AFTER_FAILURE_SECONDS = env_float("KAFKA_RETRY_AFTER_FAILURE_SECONDS", 5.0)
+# Kafka's default maximum record size is about 1 MiB; entries above this
+# limit are rejected at intake with a 400.
+KAFKA_MAX_MESSAGE_BYTES = env_int("KAFKA_MAX_MESSAGE_BYTES", 1_000_000, minimum=1024)
+
+# Consumer batching: a batch closes at this many entries or this many
+# seconds after its first entry, whichever comes first.
+CONSUMER_BATCH_SIZE = env_int("CONSUMER_BATCH_SIZE", 5000, minimum=1)
+CONSUMER_BATCH_SECONDS = env_float("CONSUMER_BATCH_SECONDS", 0.5)
+CONSUMER_STATS_SECONDS = env_float("CONSUMER_STATS_SECONDS", 30.0)
+
+# Intake limits.
+INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 10_000, minimum=1)
+INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+INTAKE_MAX_MESSAGE_LENGTH = env_int("INTAKE_MAX_MESSAGE_LENGTH", 256 * 1024, minimum=1)
+INTAKE_MAX_METADATA_DEPTH = env_int("INTAKE_MAX_METADATA_DEPTH", 32, minimum=1)
+INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
+
+# Celery, with Redis as the broker. Tasks are acknowledged after they finish
+# (acks_late), so a worker that dies mid-batch leaves the batch in Redis to
+# be delivered again; the insert ignores ids already stored.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A batch not acknowledged within this many seconds is delivered again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60),
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# Bounds on the fallback publish from the API: when Redis is down the client
+# gets a 503 within about a second instead of a hanging request.
+CELERY_FALLBACK_PUBLISH_RETRIES = env_int(
+    "CELERY_FALLBACK_PUBLISH_RETRIES", 2, minimum=0
+)
+
+# Command-line client used by ingest_file.
+LOGPLATFORM_API_URL = env_str("LOGPLATFORM_API_URL", "http://127.0.0.1:8000/api/logs/")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "logs": {"level": LOG_LEVEL},
+        "alerts": {"level": LOG_LEVEL},
+        "logplatform": {"level": LOG_LEVEL},
+    },
+}

@@ -1,0 +1,117 @@
+"""API-key authentication for the intake endpoint."""
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from logs.models import ApiKey, hash_api_key
+
+logger = logging.getLogger(__name__)
+
+# A verified key is trusted for this many seconds before it is looked up
+# again, so intake does not query the database on every request. A revoked
+# key therefore keeps working for up to this long in a running process.
+CACHE_SECONDS = 30.0
+# last_used_at is written at most this often per key.
+LAST_USED_RESOLUTION_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ApiKeyUser:
+    """The request.user of a request authenticated by an API key."""
+
+    key_id: int
+    name: str
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_staff: bool = False
+
+    def __str__(self) -> str:
+        return f"api key {self.name}"
+
+
+@dataclass
+class _CachedKey:
+    key_id: int
+    name: str
+    key_hash: str
+    checked_at: float
+
+
+_cache: dict[str, _CachedKey] = {}
+_cache_lock = threading.Lock()
+
+
+def _lookup(token: str) -> _CachedKey | None:
+    digest = hash_api_key(token)
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(digest)
+    if cached and now - cached.checked_at < CACHE_SECONDS:
+        return cached
+
+    api_key = (
+        ApiKey.objects.filter(prefix=token[:12], revoked_at__isnull=True)
+        .only("id", "name", "key_hash", "last_used_at")
+        .first()
+    )
+    # Compare digests in constant time, so response timing does not reveal
+    # how much of a guessed key was right.
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
+        with _cache_lock:
+            _cache.pop(digest, None)
+        return None
+
+    _touch(api_key)
+    entry = _CachedKey(api_key.id, api_key.name, digest, now)
+    with _cache_lock:
+        _cache[digest] = entry
+    return entry
+
+
+def _touch(api_key: ApiKey) -> None:
+    now = timezone.now()
+    last = api_key.last_used_at
+    if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticate `Authorization: Bearer <key>` against stored key hashes."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: use 'Bearer <api key>'."
+            )
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+
+        found = _lookup(token)
+        if found is None:
+            logger.warning(
+                "Rejected an unknown or revoked API key from %s",
+                request.META.get("REMOTE_ADDR"),
+            )
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return ApiKeyUser(found.key_id, found.name), found
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'

@@ -1,0 +1,99 @@
+import hashlib
+import secrets
+
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.utils import timezone
+
+from logs.levels import Level
+
+
+class Log(models.Model):
+    """One stored log entry."""
+
+    # The event id doubles as the primary key: a client that sends the same
+    # id twice gets one row, because the insert ignores ids already stored.
+    id = models.UUIDField(primary_key=True, verbose_name="event id")
+    timestamp = models.DateTimeField(
+        help_text="Event time sent by the client, or the intake time if none."
+    )
+    received_at = models.DateTimeField(help_text="When the API accepted the entry.")
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    service_name = models.CharField(max_length=200)
+    message = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # The newest-first listing with no filter, and time ranges.
+            models.Index(fields=["-timestamp", "-id"], name="log_ts_idx"),
+            # Listing one service, optionally within a time range.
+            models.Index(
+                fields=["service_name", "-timestamp", "-id"], name="log_service_ts_idx"
+            ),
+            # "Level at least X" is a range on the level number.
+            models.Index(fields=["level", "-timestamp"], name="log_level_ts_idx"),
+            # Metadata key/value filters use JSON containment (@>).
+            GinIndex(
+                fields=["metadata"],
+                name="log_metadata_gin",
+                opclasses=["jsonb_path_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.level_name} {self.service_name}"
+        )
+
+    @property
+    def level_name(self) -> str:
+        return Level(self.level).name
+
+
+def hash_api_key(key: str) -> str:
+    """Return the SHA-256 hex digest under which an API key is stored.
+
+    A plain digest is enough because keys are 256 random bits; a slow
+    password hash would only cost time on every request.
+    """
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A key that lets a client send logs. Only its hash is stored."""
+
+    KEY_PREFIX = "lp_"
+
+    name = models.CharField(max_length=100, help_text="Who or what uses the key.")
+    prefix = models.CharField(
+        max_length=16,
+        unique=True,
+        editable=False,
+        help_text="The first characters of the key, shown to tell keys apart.",
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def generate(cls, name: str) -> tuple["ApiKey", str]:
+        """Create and save a key; return it with the one copy of its secret."""
+        key = cls.KEY_PREFIX + secrets.token_urlsafe(32)
+        api_key = cls.objects.create(
+            name=name, prefix=key[:12], key_hash=hash_api_key(key)
+        )
+        return api_key, key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

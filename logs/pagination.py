@@ -1,0 +1,10 @@
+from rest_framework.pagination import CursorPagination
+
+
+class LogCursorPagination(CursorPagination):
+    """Newest first; pages follow a cursor, so no page counts the table."""
+
+    ordering = ("-timestamp", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000

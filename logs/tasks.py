@@ -1,0 +1,43 @@
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from logs.storage import insert_entries
+
+logger = logging.getLogger(__name__)
+
+# Retry delays grow 1, 2, 4 ... seconds up to this cap, and retries never
+# stop: a batch waits for the database rather than being dropped.
+MAX_RETRY_DELAY = 60
+
+
+@shared_task(bind=True, name="logs.store_logs", acks_late=True, max_retries=None)
+def store_logs(self, entries: list[dict[str, Any]]) -> int:
+    """Write one batch of normalized entries; return how many were new."""
+    try:
+        stored = insert_entries(entries)
+    except (OperationalError, InterfaceError) as exc:
+        close_old_connections()
+        delay = min(2**self.request.retries, MAX_RETRY_DELAY)
+        logger.warning(
+            "store_logs: database unavailable, retry %d in %ds for a batch of %d "
+            "entries starting with %s: %s",
+            self.request.retries + 1,
+            delay,
+            len(entries),
+            entries[0]["id"] if entries else "-",
+            exc,
+        )
+        raise self.retry(exc=exc, countdown=delay) from exc
+
+    duplicates = len(entries) - stored
+    logger.info(
+        "store_logs: stored %d of %d entries (%d already stored), first id %s",
+        stored,
+        len(entries),
+        duplicates,
+        entries[0]["id"] if entries else "-",
+    )
+    return stored

@@ -1,0 +1,118 @@
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ParseError
+from rest_framework.response import Response
+
+from logs.filters import LogFilter
+from logs.intake import IntakeUnavailable, accept_entries, encode_entry
+from logs.models import Log
+from logs.pagination import LogCursorPagination
+from logs.parsers import RequestTooLarge
+from logs.permissions import IsIntakeClient, IsLoggedInUser
+from logs.serializers import LogSerializer
+from logs.validation import BatchInvalid, EntryError, normalize_batch
+
+logger = logging.getLogger(__name__)
+
+
+class LogViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Send log entries (POST, with an API key) and browse stored ones.
+
+    POST takes one entry or a JSON array of entries, each with
+    `service_name`, `message`, and optionally `level`, `timestamp`,
+    `metadata` and `id` (a UUID that makes resending safe).
+    """
+
+    queryset = Log.objects.all()
+    serializer_class = LogSerializer
+    pagination_class = LogCursorPagination
+    filterset_class = LogFilter
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsIntakeClient()]
+        return [IsLoggedInUser()]
+
+    def create(self, request, *args, **kwargs):
+        items = self._entries_from(request.data)
+        try:
+            entries = normalize_batch(items, timezone.now())
+        except BatchInvalid as exc:
+            return self._invalid_response(exc.errors)
+
+        payloads = [encode_entry(entry) for entry in entries]
+        oversized = self._oversized(payloads)
+        if oversized:
+            return self._invalid_response(oversized)
+
+        ids = [entry["id"] for entry in entries]
+        try:
+            accept_entries(entries, payloads)
+        except IntakeUnavailable:
+            retry_after = settings.INTAKE_RETRY_AFTER_SECONDS
+            return Response(
+                {
+                    "detail": "Log storage is unavailable; nothing was accepted. "
+                    "Send the same entries again with these ids after the delay.",
+                    "ids": ids,
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(retry_after)},
+            )
+        return Response(
+            {"accepted": len(entries), "ids": ids}, status=status.HTTP_202_ACCEPTED
+        )
+
+    @staticmethod
+    def _entries_from(data) -> list:
+        if isinstance(data, dict):
+            if not data:
+                raise ParseError(
+                    "The request body is empty; send a JSON object or array."
+                )
+            return [data]
+        if not isinstance(data, list):
+            raise ParseError("Send a JSON object or an array of JSON objects.")
+        if not data:
+            raise ParseError("The array is empty; send at least one entry.")
+        if len(data) > settings.INTAKE_MAX_BATCH:
+            raise RequestTooLarge(
+                f"The array holds {len(data)} entries; the limit is "
+                f"{settings.INTAKE_MAX_BATCH} per request."
+            )
+        return data
+
+    @staticmethod
+    def _oversized(payloads: list[bytes]) -> list[EntryError]:
+        limit = settings.KAFKA_MAX_MESSAGE_BYTES
+        errors = []
+        for index, payload in enumerate(payloads):
+            size = len(payload)
+            if size > limit:
+                errors.append(
+                    EntryError(
+                        index,
+                        "non_field_errors",
+                        f"The entry is {size} bytes once encoded; "
+                        f"the limit is {limit}.",
+                        "too_large",
+                    )
+                )
+        return errors
+
+    @staticmethod
+    def _invalid_response(errors: list[EntryError]) -> Response:
+        first = errors[0]
+        return Response(
+            {
+                "detail": f"Entry {first.index}, field {first.field}: {first.message} "
+                "Nothing from this request was accepted.",
+                "errors": [error.as_dict() for error in errors],
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )

@@ -1,0 +1,192 @@
+"""The running pipeline for integration tests.
+
+One session starts gunicorn, the consumer and a Celery worker against the
+real PostgreSQL (pytest-django's test database), Redis (database 15) and
+Kafka (topics named for this session), so tests never touch the data of a
+platform running from `make run` on the same machine.
+"""
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+import requests
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+from django.db import connection
+
+from logs.models import ApiKey, Log
+from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+
+REDIS_TEST_DB = 15
+
+
+@dataclass
+class Pipeline:
+    url: str
+    api_key: str
+    topic: str
+    dlq_topic: str
+    group_id: str
+    api: ManagedProcess
+    consumer: ManagedProcess
+    worker: ManagedProcess
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def post(self, body, timeout: float = 60) -> requests.Response:
+        return requests.post(self.url, json=body, headers=self.headers, timeout=timeout)
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, message: str, interval=0.25
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def stored_count(**filters) -> int:
+    return Log.objects.filter(**filters).count()
+
+
+def _create_topics(topic: str, dlq_topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    futures = admin.create_topics(
+        [
+            NewTopic(topic, num_partitions=4, replication_factor=1),
+            NewTopic(dlq_topic, num_partitions=1, replication_factor=1),
+        ],
+        operation_timeout=30,
+    )
+    for future in futures.values():
+        future.result(timeout=60)
+
+
+def _delete_topics(*topics: str) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    for future in admin.delete_topics(list(topics), operation_timeout=30).values():
+        try:
+            future.result(timeout=30)
+        except Exception:  # noqa: BLE001 - cleanup only; the broker may be gone
+            pass
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code in (401, 403)
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def db_access(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Database access outside a test transaction, to see other processes' rows."""
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture(scope="session")
+def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
+    run = uuid.uuid4().hex[:8]
+    topic, dlq_topic = f"test-logs-{run}", f"test-logs-{run}.dlq"
+    group_id = f"test-consumer-{run}"
+    _create_topics(topic, dlq_topic)
+
+    db = connection.settings_dict
+    redis_url = f"redis://127.0.0.1:6379/{REDIS_TEST_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
+            f"{db['NAME']}"
+        ),
+        "REDIS_URL": redis_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "KAFKA_TOPIC": topic,
+        "KAFKA_DLQ_TOPIC": dlq_topic,
+        "KAFKA_CONSUMER_GROUP": group_id,
+        "KAFKA_DELIVERY_TIMEOUT_MS": "3000",
+        "KAFKA_RETRY_AFTER_FAILURE_SECONDS": "2",
+        "CONSUMER_BATCH_SECONDS": "0.2",
+        "CONSUMER_STATS_SECONDS": "5",
+        "LOGPLATFORM_API_URL": f"http://127.0.0.1:{port}/api/logs/",
+        "DJANGO_DEBUG": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_dir = tmp_path_factory.mktemp("pipeline")
+    api = ManagedProcess(
+        "api",
+        [
+            str(BIN / "gunicorn"),
+            "logplatform.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "10",
+        ],
+        env,
+        log_dir,
+    )
+    consumer = ManagedProcess(
+        "consumer", [str(BIN / "python"), "manage.py", "consume_logs"], env, log_dir
+    )
+    worker = ManagedProcess(
+        "worker",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "logplatform",
+            "worker",
+            "-E",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        log_dir,
+    )
+    _api_key, secret = ApiKey.generate(f"integration tests {run}")
+    processes = [api, consumer, worker]
+    try:
+        for process in processes:
+            process.start()
+        wait_until(
+            lambda: _answers(env["LOGPLATFORM_API_URL"]), 60, "the API to answer"
+        )
+        worker.wait_for_output(r"ready\.", timeout=60)
+        consumer.wait_for_output(r"Consumer assigned test-logs", timeout=60)
+        yield Pipeline(
+            url=env["LOGPLATFORM_API_URL"],
+            api_key=secret,
+            topic=topic,
+            dlq_topic=dlq_topic,
+            group_id=group_id,
+            api=api,
+            consumer=consumer,
+            worker=worker,
+        )
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        _delete_topics(topic, dlq_topic)
+
+
+__all__ = ["PROJECT_ROOT", "Pipeline", "stored_count", "wait_until"]
