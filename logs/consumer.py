@@ -39,6 +39,13 @@ MESSAGE_ID_NAMESPACE = uuid.UUID("5f0b3c39-8a51-4f27-9a43-7d1bb0c6f2a1")
 ENQUEUE_RETRY_DELAYS = (0.5, 1, 2, 5, 10)
 
 
+class BatchAbandoned(Exception):
+    """The consumer is stopping before a batch could be handed on.
+
+    The batch's offsets stay uncommitted, so the group reads it again.
+    """
+
+
 @dataclass
 class ConsumerStats:
     batches: int = 0
@@ -148,6 +155,8 @@ class LogConsumer:
                 self._finish_pending()
                 self._log_stats_if_due()
             self._finish_pending()
+        except BatchAbandoned as exc:
+            logger.warning("Consumer stopping without committing a batch: %s", exc)
         finally:
             self._log_stats()
             self._consumer.close()
@@ -240,6 +249,8 @@ class LogConsumer:
             remaining = self._dlq.flush(10)
             if remaining == 0:
                 return
+            if self.stopping:
+                raise BatchAbandoned(f"{remaining} dead letters unconfirmed")
             logger.error(
                 "Dead-letter topic %s has not confirmed %d messages; waiting",
                 self.dlq_topic,
@@ -255,6 +266,11 @@ class LogConsumer:
             except Exception as exc:
                 # Any broker error: keep the batch and try again, because
                 # committing without enqueueing would lose it.
+                if self.stopping:
+                    raise BatchAbandoned(
+                        f"{len(entries)} entries starting with {entries[0]['id']} "
+                        f"not enqueued: {exc}"
+                    ) from exc
                 delay = ENQUEUE_RETRY_DELAYS[
                     min(attempt, len(ENQUEUE_RETRY_DELAYS) - 1)
                 ]
