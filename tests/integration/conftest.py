@@ -83,8 +83,8 @@ def _delete_topics(*topics: str) -> None:
 
 def _answers(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code in (401, 403)
-    except requests.ConnectionError:
+        return requests.get(url, timeout=5).status_code in (401, 403)
+    except requests.RequestException:
         return False
 
 

@@ -7,7 +7,9 @@ import requests
 
 from tests.integration.conftest import stored_count, wait_until
 
-pytestmark = pytest.mark.integration
+# django_db makes pytest-django create the test database; reads inside the
+# test transaction still see the rows that the worker commits.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 SERVICE = f"bad-requests-{uuid.uuid4().hex[:8]}"
 

@@ -15,7 +15,9 @@ from tests.datafiles import data_dir
 from tests.integration.conftest import wait_until
 from tests.processes import BIN, PROJECT_ROOT
 
-pytestmark = pytest.mark.integration
+# django_db makes pytest-django create the test database; reads inside the
+# test transaction still see the rows that the worker commits.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 # System folder, --format value, the CSV column with the level (None when the
 # format has none) and a function giving the CSV row's date-time text.

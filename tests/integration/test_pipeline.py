@@ -11,7 +11,9 @@ from logs.models import Log
 from tests.integration.conftest import stored_count, wait_until
 from tests.processes import run_services
 
-pytestmark = pytest.mark.integration
+# django_db makes pytest-django create the test database; reads inside the
+# test transaction still see the rows that the worker commits.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def entries_for(service: str, count: int, **extra) -> list[dict]:

@@ -14,6 +14,14 @@ BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
+# Other suites leave rows in the test database, so every query here is
+# limited to this window, which holds only the rows made below.
+WINDOW = {
+    "since": BASE.isoformat(),
+    "until": (BASE + timedelta(hours=1)).isoformat(),
+}
+
+
 def make_entry(minute: int, service: str, level: str, message: str, **metadata):
     at = (BASE + timedelta(minutes=minute)).isoformat()
     return {
@@ -57,7 +65,7 @@ def ids_of(response) -> list[str]:
 
 
 def test_list_newest_first(reader, stored):
-    response = reader.get("/api/logs/")
+    response = reader.get("/api/logs/", WINDOW)
     assert response.status_code == 200
     timestamps = [row["timestamp"] for row in response.json()["results"]]
     assert timestamps == sorted(timestamps, reverse=True)
@@ -65,19 +73,19 @@ def test_list_newest_first(reader, stored):
 
 
 def test_list_has_no_count(reader, stored):
-    body = reader.get("/api/logs/").json()
+    body = reader.get("/api/logs/", WINDOW).json()
     assert "count" not in body
     assert set(body) == {"next", "previous", "results"}
 
 
 def test_filter_service(reader, stored):
-    rows = reader.get("/api/logs/", {"service": "api"}).json()["results"]
+    rows = reader.get("/api/logs/", WINDOW | {"service": "api"}).json()["results"]
     assert len(rows) == 30
     assert {row["service_name"] for row in rows} == {"api"}
 
 
 def test_filter_min_level_alias(reader, stored):
-    rows = reader.get("/api/logs/", {"level": "err"}).json()["results"]
+    rows = reader.get("/api/logs/", WINDOW | {"level": "err"}).json()["results"]
     assert {row["level"] for row in rows} == {"ERROR", "CRITICAL"}
     assert len(rows) == 24
 
@@ -96,13 +104,13 @@ def test_filter_time_range(reader, stored):
 
 
 def test_filter_text_case_insensitive(reader, stored):
-    rows = reader.get("/api/logs/", {"q": "REQUEST 42 "}).json()["results"]
+    rows = reader.get("/api/logs/", WINDOW | {"q": "REQUEST 42 "}).json()["results"]
     assert [row["message"] for row in rows] == ["Request 42 took 420 ms"]
 
 
 def test_filter_metadata_number(reader, stored):
     rows = reader.get(
-        "/api/logs/", {"metadata_key": "status", "metadata_value": "500"}
+        "/api/logs/", WINDOW | {"metadata_key": "status", "metadata_value": "500"}
     ).json()["results"]
     assert len(rows) == 9
     assert {row["metadata"]["status"] for row in rows} == {500}
@@ -110,14 +118,14 @@ def test_filter_metadata_number(reader, stored):
 
 def test_filter_metadata_string(reader, stored):
     rows = reader.get(
-        "/api/logs/", {"metadata_key": "region", "metadata_value": "us"}
+        "/api/logs/", WINDOW | {"metadata_key": "region", "metadata_value": "us"}
     ).json()["results"]
     assert len(rows) == 30
 
 
 def test_cursor_pages_cover_all(reader, stored):
     seen: list[str] = []
-    response = reader.get("/api/logs/", {"page_size": 7})
+    response = reader.get("/api/logs/", WINDOW | {"page_size": 7})
     while True:
         seen.extend(ids_of(response))
         following = response.json()["next"]
@@ -142,7 +150,7 @@ def test_detail_unknown_id(reader, stored):
 
 
 def test_browsable_list_renders(reader, stored):
-    response = reader.get("/api/logs/", HTTP_ACCEPT="text/html")
+    response = reader.get("/api/logs/", WINDOW, HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"Request 59 took 590 ms" in response.content
 

@@ -4,6 +4,10 @@ import uuid
 
 import pytest
 
+# Other suites leave rows in the test database; these tests count only
+# their own service's rows.
+SERVICE = f"storage-test-{uuid.uuid4().hex[:8]}"
+
 from logs.models import Log
 from logs.storage import insert_entries
 from logs.tasks import store_logs
@@ -15,7 +19,7 @@ def entry(**fields):
         "timestamp": "2026-02-03T04:05:06+00:00",
         "received_at": "2026-02-03T04:05:07+00:00",
         "level": "ERROR",
-        "service_name": "storage-test",
+        "service_name": SERVICE,
         "message": "disk full",
         "metadata": {"disk": "/dev/sda1", "free": 0},
     } | fields
@@ -25,7 +29,7 @@ def entry(**fields):
 def test_insert_returns_new_rows():
     batch = [entry() for _ in range(10)]
     assert insert_entries(batch) == 10
-    assert Log.objects.count() == 10
+    assert Log.objects.filter(service_name=SERVICE).count() == 10
 
 
 @pytest.mark.django_db
@@ -33,7 +37,7 @@ def test_insert_ignores_stored_ids():
     batch = [entry() for _ in range(10)]
     insert_entries(batch)
     assert insert_entries(batch + [entry()]) == 1
-    assert Log.objects.count() == 11
+    assert Log.objects.filter(service_name=SERVICE).count() == 11
 
 
 @pytest.mark.django_db
@@ -50,7 +54,7 @@ def test_insert_keeps_every_field():
     assert row.timestamp.isoformat() == one["timestamp"]
     assert row.received_at.isoformat() == one["received_at"]
     assert row.level == 40
-    assert row.service_name == "storage-test"
+    assert row.service_name == SERVICE
     assert row.message == "disk full"
     assert row.metadata == one["metadata"]
 
