@@ -221,9 +221,23 @@ apt_install() {
         fi
         touch "$APT_UPDATED_MARKER"
     fi
+    # Debian starts a newly installed daemon (Redis on 6379, a PostgreSQL
+    # cluster on 5432) unless policy-rc.d forbids it, and that daemon would
+    # hold the port this script binds. Forbid it for the install when the
+    # machine has no policy of its own.
+    local policy=/usr/sbin/policy-rc.d added_policy=0 status=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        added_policy=1
+    fi
     say "apt-get install $* (output in $APT_LOG)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
-        </dev/null >>"$APT_LOG" 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+        </dev/null >>"$APT_LOG" 2>&1 || status=$?
+    if ((added_policy)); then
+        rm -f "$policy"
+    fi
+    if ((status != 0)); then
         show_log_tail "$APT_LOG"
         die "apt-get install $* failed."
     fi
