@@ -16,9 +16,7 @@ the consumer validate what it reads with the same code as the API.
 """
 
 import math
-import os
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from logs.ids import uuid7
 from logs.levels import Level, parse_level
 
 CLIENT_FIELDS = frozenset(
@@ -72,18 +71,6 @@ class BatchInvalid(Exception):
     def __init__(self, errors: list[EntryError]):
         super().__init__(f"{len(errors)} invalid entries")
         self.errors = errors
-
-
-def uuid7() -> uuid.UUID:
-    """Return a time-ordered UUID (version 7, RFC 9562).
-
-    Server-assigned ids sort by intake time, which keeps the primary key
-    index append-mostly instead of scattering inserts over its pages.
-    """
-    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return uuid.UUID(bytes=bytes(raw))
 
 
 def parse_timestamp(value: Any) -> datetime:

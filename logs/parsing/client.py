@@ -7,9 +7,7 @@ a lost response stores every entry once.
 
 import json
 import logging
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -17,6 +15,7 @@ from typing import Any, NoReturn
 import orjson
 import requests
 
+from logs.ids import uuid7
 from logs.parsing.base import Entry
 
 logger = logging.getLogger(__name__)
@@ -65,19 +64,6 @@ class Batch:
         return self.ids[0]
 
 
-def new_event_id() -> str:
-    """Return a new UUID version 7 (RFC 9562) as a string.
-
-    Its first 48 bits are the Unix time in milliseconds, so ids sort by
-    creation time like the ones the intake API assigns, which keeps inserts
-    into the primary key index close together.
-    """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return str(uuid.UUID(int=value))
-
-
 def iter_batches(
     entries: Iterable[Entry],
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -98,7 +84,7 @@ def iter_batches(
     encoded: list[bytes] = []
     size = 2
     for entry in entries:
-        event_id = new_event_id()
+        event_id = str(uuid7())
         payload = _encode({"id": event_id, **entry})
         if encoded and size + len(payload) + 1 > max_bytes:
             yield _batch(index, ids, encoded)

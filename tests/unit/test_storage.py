@@ -4,13 +4,13 @@ import uuid
 
 import pytest
 
-# Other suites leave rows in the test database; these tests count only
-# their own service's rows.
-SERVICE = f"storage-test-{uuid.uuid4().hex[:8]}"
-
 from logs.models import Log
 from logs.storage import insert_entries
 from logs.tasks import store_logs
+
+# Other suites leave rows in the test database; these tests count only
+# their own service's rows.
+SERVICE = f"storage-test-{uuid.uuid4().hex[:8]}"
 
 
 def entry(**fields):

@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from logs.ids import uuid7
 from logs.validation import (
     BatchInvalid,
     EntryInvalid,
     normalize_batch,
     normalize_entry,
     parse_timestamp,
-    uuid7,
 )
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
