@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -81,6 +82,12 @@ def _delete_topics(*topics: str) -> None:
             pass
 
 
+def _with_database(redis_url: str, number: int) -> str:
+    """Return the Redis URL with its database number replaced."""
+    parts = urlsplit(redis_url)
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code in (401, 403)
@@ -103,7 +110,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     _create_topics(topic, dlq_topic)
 
     db = connection.settings_dict
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_TEST_DB}"
+    redis_url = _with_database(settings.CELERY_BROKER_URL, REDIS_TEST_DB)
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     env = os.environ | {
