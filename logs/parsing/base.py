@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, TypedDict
 
 from logs.parsing.levels import INFO, level_from_word
-from logs.parsing.timestamps import YearGuesser
+from logs.parsing.timestamps import YearGuesser, naive_iso
 
 # The intake API rejects longer service names, so a longer component keeps
 # the default service and appears only in the metadata.
@@ -99,6 +99,29 @@ class RegexLineParser(LineParser):
     def build(self, match: re.Match[str]) -> Entry | None:
         """Return the entry for a matching line, or None to treat it as text."""
         raise NotImplementedError
+
+    @staticmethod
+    def match_time(
+        match: re.Match[str],
+        *,
+        year: int | None = None,
+        month: int | None = None,
+        microsecond: int = 0,
+    ) -> str | None:
+        """Return the naive ISO time from a match's named date and time groups.
+
+        `year` and `month` replace the groups of those names when the line
+        spells them differently (a two-digit year, a month name, no year).
+        """
+        return naive_iso(
+            int(match["year"]) if year is None else year,
+            int(match["month"]) if month is None else month,
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"]),
+            microsecond,
+        )
 
 
 def iter_entries(

@@ -78,14 +78,7 @@ class SparkParser(RegexLineParser):
     )
 
     def build(self, match: re.Match[str]) -> Entry | None:
-        timestamp = naive_iso(
-            two_digit_year(int(match["year"])),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-        )
+        timestamp = self.match_time(match, year=two_digit_year(int(match["year"])))
         return self.make_entry(
             (match["message"] or "").rstrip(),
             level=match["level"],

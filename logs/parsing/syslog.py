@@ -14,7 +14,6 @@ from logs.parsing.timestamps import (
     fraction_to_microseconds,
     iso_text_to_iso,
     month_number,
-    naive_iso,
 )
 
 # Facility keywords by number: rsyslog's names for 0-11 and 16-23, and short
@@ -129,14 +128,11 @@ class Rfc3164Parser(RegexLineParser):
     def _timestamp(self, match: re.Match[str], month: int | None) -> str | None:
         if month is None:
             return iso_text_to_iso(match["iso"])
-        return naive_iso(
-            self.years.year_for(month),
-            month,
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            fraction_to_microseconds(match["fraction"]),
+        return self.match_time(
+            match,
+            year=self.years.year_for(month),
+            month=month,
+            microsecond=fraction_to_microseconds(match["fraction"]),
         )
 
     def _split_rest(self, rest: str) -> dict[str, str | None]:

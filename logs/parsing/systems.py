@@ -8,7 +8,6 @@ from logs.parsing.timestamps import (
     epoch_to_iso,
     fraction_to_microseconds,
     month_number,
-    naive_iso,
 )
 
 
@@ -29,14 +28,11 @@ class AndroidParser(RegexLineParser):
 
     def build(self, match: re.Match[str]) -> Entry | None:
         month = int(match["month"])
-        timestamp = naive_iso(
-            self.years.year_for(month),
-            month,
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            fraction_to_microseconds(match["fraction"]),
+        timestamp = self.match_time(
+            match,
+            year=self.years.year_for(month),
+            month=month,
+            microsecond=fraction_to_microseconds(match["fraction"]),
         )
         return self.make_entry(
             (match["message"] or "").rstrip(),
@@ -67,14 +63,8 @@ class ApacheParser(RegexLineParser):
         month = month_number(match["month"])
         if month is None:
             return None
-        timestamp = naive_iso(
-            int(match["year"]),
-            month,
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            fraction_to_microseconds(match["fraction"]),
+        timestamp = self.match_time(
+            match, month=month, microsecond=fraction_to_microseconds(match["fraction"])
         )
         metadata: dict[str, object] = {}
         if match["module"]:
@@ -174,15 +164,7 @@ class HealthAppParser(RegexLineParser):
     )
 
     def build(self, match: re.Match[str]) -> Entry | None:
-        timestamp = naive_iso(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            int(match["millis"]) * 1000,
-        )
+        timestamp = self.match_time(match, microsecond=int(match["millis"]) * 1000)
         pid = match["pid"]
         return self.make_entry(
             match["message"].rstrip(),
@@ -207,14 +189,7 @@ class WindowsParser(RegexLineParser):
     )
 
     def build(self, match: re.Match[str]) -> Entry | None:
-        timestamp = naive_iso(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-        )
+        timestamp = self.match_time(match)
         return self.make_entry(
             (match["message"] or "").rstrip(),
             level=match["level"],
