@@ -102,8 +102,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Serve the admin's and the browsable API's assets straight from the apps, so
-# `make run` needs no collectstatic step in development.
+# In development, serve the admin's and the browsable API's assets straight
+# from the apps, so they load even before collectstatic has run.
 WHITENOISE_USE_FINDERS = DEBUG
 
 LOGIN_URL = "/api-auth/login/"
@@ -154,7 +154,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
 
 # Celery, with Redis as the broker. Tasks are acknowledged after they finish
 # (acks_late), so a worker that dies mid-batch leaves the batch in Redis to
-# be delivered again; the insert ignores ids already stored.
+# be delivered again. The insert then skips the ids already stored.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None

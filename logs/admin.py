@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from logs.models import ApiKey, Log
 
 # The changelist counts at most this many rows, so a filter over a large
-# table still answers quickly; more rows show as "10000+" pages.
+# table still returns quickly. Beyond that the page count stops growing.
 COUNT_LIMIT = 10_000
 
 
@@ -37,7 +37,7 @@ class ServiceFilter(admin.SimpleListFilter):
 def distinct_services(limit: int = 200) -> list[str]:
     """List service names by walking the service index one name at a time.
 
-    A plain SELECT DISTINCT reads every row; this recursive query jumps from
+    A plain SELECT DISTINCT reads every row. This recursive query jumps from
     one name to the next through the index, so it costs one index lookup per
     service.
     """

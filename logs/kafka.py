@@ -1,8 +1,8 @@
 """The intake side of Kafka: one idempotent producer per process.
 
-`IntakeProducer.publish` returns only once Kafka's delivery reports have
-confirmed each entry, or once the delivery timeout has passed; the caller
-sends whatever was not confirmed to the Celery fallback.
+`IntakeProducer.publish` returns once Kafka's delivery reports have
+confirmed each entry or the delivery timeout has passed. The caller sends
+whatever was not confirmed to the Celery fallback.
 """
 
 import logging
