@@ -98,15 +98,16 @@ def _from_epoch(number: int | float) -> datetime:
     if isinstance(number, float) and not math.isfinite(number):
         raise EntryInvalid("timestamp", "epoch value must be finite.")
     magnitude = abs(number)
-    if magnitude < 1e11:
-        seconds = number
-    elif magnitude < 1e14:
-        seconds = number / 1e3
-    elif magnitude < 1e17:
-        seconds = number / 1e6
-    else:
-        seconds = number / 1e9
     try:
+        if magnitude < 1e11:
+            seconds = number
+        elif magnitude < 1e14:
+            seconds = number / 1e3
+        elif magnitude < 1e17:
+            seconds = number / 1e6
+        else:
+            # An integer too large for a float raises OverflowError here.
+            seconds = number / 1e9
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise EntryInvalid(

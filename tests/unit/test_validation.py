@@ -44,7 +44,18 @@ def test_timestamp_forms(value, expected):
 
 @pytest.mark.parametrize(
     "value",
-    ["yesterday", "2024-13-01T00:00:00Z", True, [], {}, float("nan"), float("inf")],
+    [
+        "yesterday",
+        "2024-13-01T00:00:00Z",
+        True,
+        [],
+        {},
+        float("nan"),
+        float("inf"),
+        "9" * 400,
+        10**400,
+        -(10**30),
+    ],
 )
 def test_timestamp_rejects(value):
     with pytest.raises(EntryInvalid) as caught:
