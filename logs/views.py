@@ -36,6 +36,10 @@ class LogViewSet(
     def get_permissions(self):
         if self.action == "create":
             return [IsIntakeClient()]
+        if self.action is None:
+            # No action serves this method (PUT, DELETE...): let the view
+            # answer 405 rather than a misleading 403.
+            return []
         return [IsLoggedInUser()]
 
     def create(self, request, *args, **kwargs):

@@ -166,3 +166,9 @@ def test_api_key_cannot_read(db, stored):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     response = client.get("/api/logs/")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_unsupported_method_gets_405(reader, stored, method):
+    response = getattr(reader, method)(f"/api/logs/{stored[0]['id']}/")
+    assert response.status_code == 405
