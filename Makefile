@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv services-up services-down services-status migrate run test lint format
+.PHONY: help venv services-up services-down services-status browser migrate run test lint format
 
 help:
 	@echo "make run              start the services and every platform process"
@@ -15,6 +15,7 @@ help:
 	@echo "make services-up      start PostgreSQL, Redis and Kafka on 127.0.0.1"
 	@echo "make services-down    stop them"
 	@echo "make services-status  show what runs where"
+	@echo "make browser          install Debian's Chromium for the browser tests"
 
 venv: $(STAMP)
 
@@ -33,6 +34,10 @@ services-down:
 services-status:
 	scripts/services.sh status
 
+# Debian's Chromium, which the browser tests drive through Playwright.
+browser:
+	scripts/browser.sh
+
 migrate: venv services-up
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -48,5 +53,5 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: venv services-up lint
+test: venv services-up browser lint
 	$(BIN)/pytest

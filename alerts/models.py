@@ -62,16 +62,16 @@ class NotificationChannel(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
 
+    def save(self, *args, **kwargs) -> None:
+        if self.kind == self.Kind.WEBHOOK and not self.secret:
+            self.secret = secrets.token_urlsafe(32)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.kind == self.Kind.EMAIL and not self.recipient_list:
             raise ValidationError({"recipients": "An e-mail channel needs addresses."})
         if self.kind in (self.Kind.WEBHOOK, self.Kind.SLACK) and not self.url:
             raise ValidationError({"url": "This kind of channel needs a URL."})
-
-    def save(self, *args, **kwargs) -> None:
-        if self.kind == self.Kind.WEBHOOK and not self.secret:
-            self.secret = secrets.token_urlsafe(32)
-        super().save(*args, **kwargs)
 
     @property
     def recipient_list(self) -> list[str]:

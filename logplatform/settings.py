@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "logs",
     "alerts",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,37 @@ CELERY_FALLBACK_PUBLISH_RETRIES = env_int(
     "CELERY_FALLBACK_PUBLISH_RETRIES", 2, minimum=0
 )
 
+# Alert rules. Each evaluation reaches back at least this far past the
+# previous one, so entries stored a little after they were accepted still
+# count. Per-service absence rules watch the services seen this many hours back.
+ALERTS_LATE_ARRIVAL_SECONDS = env_int("ALERTS_LATE_ARRIVAL_SECONDS", 15, minimum=0)
+ALERTS_ABSENCE_LOOKBACK_HOURS = env_int("ALERTS_ABSENCE_LOOKBACK_HOURS", 24, minimum=1)
+
+# Alert notifications. A failed send is retried after BASE, 2 x BASE, 4 x BASE
+# ... seconds, each wait capped at MAX, until MAX_ATTEMPTS attempts in all.
+# A pending delivery still unsent GRACE seconds after it was due is queued
+# again by the redeliver_pending task.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+NOTIFICATION_TIMEOUT_SECONDS = env_float("NOTIFICATION_TIMEOUT_SECONDS", 10.0)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATION_RETRY_BASE_SECONDS = env_float("NOTIFICATION_RETRY_BASE_SECONDS", 5.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env_float("NOTIFICATION_RETRY_MAX_SECONDS", 600.0)
+NOTIFICATION_REDELIVER_GRACE_SECONDS = env_float(
+    "NOTIFICATION_REDELIVER_GRACE_SECONDS", 120.0
+)
+
+# E-mail, sent through Django's mail API. The SMTP server gets the
+# notification timeout above.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = NOTIFICATION_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "logplatform@localhost")
+
 # Command-line client used by ingest_file.
 LOGPLATFORM_API_URL = env_str("LOGPLATFORM_API_URL", "http://127.0.0.1:8000/api/logs/")
 
@@ -199,3 +231,8 @@ LOGGING = {
         "logplatform": {"level": LOG_LEVEL},
     },
 }
+
+# Analytics: the periodic analytics.roll_up task recomputes every minute
+# bucket touched by entries that arrived in this many last minutes.
+ROLLUP_RECOMPUTE_MINUTES = env_int("ROLLUP_RECOMPUTE_MINUTES", 5, minimum=1)
+LOGGING["loggers"]["analytics"] = {"level": LOG_LEVEL}

@@ -1,4 +1,4 @@
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from logs.authentication import ApiKeyUser
 
@@ -20,3 +20,16 @@ class IsLoggedInUser(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and not isinstance(user, ApiKeyUser))
+
+
+class IsStaffToChange(IsLoggedInUser):
+    """Let signed-in users read; only staff may create, change or delete."""
+
+    message = "Changing this needs a staff account."
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user.is_staff)

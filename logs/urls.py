@@ -1,11 +1,7 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from logs.views import LogViewSet
 
-router = DefaultRouter()
-# An optional trailing slash: POST /api/logs is served directly instead of
-# being redirected, because a redirected POST loses its body in most clients.
-router.trailing_slash = "/?"
+# Collected into the project's API router in logplatform/urls.py.
+router = SimpleRouter()
 router.register("logs", LogViewSet, basename="log")
-
-urlpatterns = router.urls

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -23,7 +24,8 @@ from django.db import connection
 from logs.models import ApiKey, Log
 from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
 
-REDIS_TEST_DB = 15
+# Tests run their Celery queues in this Redis database, flushed at the start.
+REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Pipeline:
     api: ManagedProcess
     consumer: ManagedProcess
     worker: ManagedProcess
+    env: dict[str, str]
+    log_dir: Path
 
     @property
     def headers(self) -> dict[str, str]:
@@ -96,13 +100,6 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def db_access(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """Database access outside a test transaction, to see other processes' rows."""
-    with django_db_blocker.unblock():
-        yield
-
-
-@pytest.fixture(scope="session")
 def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     run = uuid.uuid4().hex[:8]
     topic, dlq_topic = f"test-logs-{run}", f"test-logs-{run}.dlq"
@@ -130,6 +127,8 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
         "LOGPLATFORM_API_URL": f"http://127.0.0.1:{port}/api/logs/",
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
+        # Notification retries wait 1, 2, 4... seconds instead of 5, 10, 20...
+        "NOTIFICATION_RETRY_BASE_SECONDS": "1",
     }
     log_dir = tmp_path_factory.mktemp("pipeline")
     api = ManagedProcess(
@@ -189,11 +188,66 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
             api=api,
             consumer=consumer,
             worker=worker,
+            env=env,
+            log_dir=log_dir,
         )
     finally:
         for process in reversed(processes):
             process.stop()
         _delete_topics(topic, dlq_topic)
+
+
+# How often beat runs each stored periodic task during the tests, in seconds.
+TEST_SCHEDULE_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def beat(pipeline) -> Iterator[ManagedProcess]:
+    """Celery beat with the database scheduler, reading the stored schedule.
+
+    The schedule rows come from the alerts migration; the tests only make
+    their intervals short, as a person could in the admin. Beat stops after
+    each module that uses it, so its rollups and sweeps do not run under
+    tests that expect the database to stay still.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=TEST_SCHEDULE_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    tasks = PeriodicTask.objects.filter(task__startswith="alerts.") | (
+        PeriodicTask.objects.filter(task__startswith="analytics.")
+    )
+    names = sorted(tasks.values_list("name", flat=True))
+    assert names, "the migrations created no periodic tasks"
+    for task in tasks:
+        task.interval = interval
+        task.expire_seconds = TEST_SCHEDULE_SECONDS
+        task.save()
+
+    process = ManagedProcess(
+        "beat",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "logplatform",
+            "beat",
+            "--loglevel",
+            "DEBUG",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--schedule",
+            str(pipeline.log_dir / "beat-schedule"),
+        ],
+        pipeline.env,
+        pipeline.log_dir,
+    )
+    process.start()
+    try:
+        process.wait_for_output(r"beat: Starting", timeout=60)
+        yield process
+    finally:
+        process.stop()
 
 
 __all__ = ["PROJECT_ROOT", "Pipeline", "stored_count", "wait_until"]

@@ -64,6 +64,14 @@ def test_missing_id_derived_from_position():
         (b"[1, 2]", "JSON object"),
         (b'{"hello": "world"}', "hello"),
         (b'{"service_name": "a", "message": "b", "level": "loud"}', "loud"),
+        # An epoch too large for a float must not crash the consumer.
+        (
+            b'{"service_name": "a", "message": "b", "timestamp": "'
+            + b"9" * 400
+            + b'"}',
+            "timestamp",
+        ),
+        (b'{"service_name": "a", "message": "b", "timestamp": 1e400}', "infinity"),
     ],
 )
 def test_bad_messages_raise(value, reason):

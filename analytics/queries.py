@@ -1,0 +1,156 @@
+"""Read the rollup tables for the stats API and the overview page.
+
+Every function takes a range of event times and counts the rollup minutes
+that start within it, so times are effectively rounded to whole minutes.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Max, QuerySet, Sum
+from django.db.models.functions import Trunc
+
+from analytics.models import ErrorMessageRollup, MinuteRollup
+from logs.levels import Level
+
+BUCKET_SIZES = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+
+
+def floor_time(moment: datetime, bucket: str) -> datetime:
+    """Round a time down to the start of its minute, hour or day in UTC."""
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    if bucket in ("hour", "day"):
+        moment = moment.replace(minute=0)
+    if bucket == "day":
+        moment = moment.replace(hour=0)
+    return moment
+
+
+def bucket_starts(since: datetime, until: datetime, bucket: str) -> list[datetime]:
+    """List the starts of the buckets that overlap [since, until)."""
+    step = BUCKET_SIZES[bucket]
+    start = floor_time(since, bucket)
+    starts = []
+    while start < until:
+        starts.append(start)
+        start += step
+    return starts
+
+
+def bucket_count(since: datetime, until: datetime, bucket: str) -> int:
+    """Return how many buckets `bucket_starts` would list, without listing them."""
+    start = floor_time(since, bucket)
+    if start >= until:
+        return 0
+    return -(-(until - start) // BUCKET_SIZES[bucket])
+
+
+def minute_rows(
+    since: datetime,
+    until: datetime,
+    service: str | None = None,
+    min_level: int | None = None,
+) -> QuerySet[MinuteRollup]:
+    rows = MinuteRollup.objects.filter(minute__gte=since, minute__lt=until)
+    if service:
+        rows = rows.filter(service_name=service)
+    if min_level is not None:
+        rows = rows.filter(level__gte=min_level)
+    return rows
+
+
+def _bucketed(rows: QuerySet, bucket: str) -> QuerySet:
+    # Trunc with a UTC tzinfo makes PostgreSQL truncate in UTC whatever the
+    # session time zone, so a day starts at midnight UTC.
+    return rows.annotate(time=Trunc("minute", bucket, tzinfo=UTC))
+
+
+def volume_series(
+    since: datetime,
+    until: datetime,
+    bucket: str,
+    service: str | None = None,
+    min_level: int | None = None,
+) -> list[tuple[datetime, int]]:
+    """Count entries per bucket, with a zero for every bucket without any."""
+    rows = _bucketed(minute_rows(since, until, service, min_level), bucket)
+    totals = dict(
+        rows.values("time").annotate(total=Sum("count")).values_list("time", "total")
+    )
+    return [
+        (start, totals.get(start, 0)) for start in bucket_starts(since, until, bucket)
+    ]
+
+
+def volume_by_level(
+    since: datetime, until: datetime, bucket: str
+) -> dict[Level, list[int]]:
+    """Count entries per level and bucket, zero-filled, for levels seen in the range.
+
+    Each list is aligned with `bucket_starts(since, until, bucket)`.
+    """
+    starts = bucket_starts(since, until, bucket)
+    position = {start: index for index, start in enumerate(starts)}
+    rows = (
+        _bucketed(minute_rows(since, until), bucket)
+        .values("time", "level")
+        .annotate(total=Sum("count"))
+        .values_list("time", "level", "total")
+    )
+    series: dict[Level, list[int]] = {}
+    for time, level, total in rows:
+        counts = series.setdefault(Level(level), [0] * len(starts))
+        counts[position[time]] += total
+    return dict(sorted(series.items()))
+
+
+@dataclass
+class ServiceVolume:
+    service_name: str
+    total: int = 0
+    by_level: dict[Level, int] = field(default_factory=dict)
+
+
+def busiest_services(
+    since: datetime, until: datetime, limit: int = 10
+) -> list[ServiceVolume]:
+    """Return the services with the most entries in the range, most first."""
+    rows = (
+        minute_rows(since, until)
+        .values("service_name", "level")
+        .annotate(total=Sum("count"))
+        .values_list("service_name", "level", "total")
+    )
+    services: dict[str, ServiceVolume] = defaultdict(lambda: ServiceVolume(""))
+    for service_name, level, total in rows:
+        volume = services[service_name]
+        volume.service_name = service_name
+        volume.total += total
+        volume.by_level[Level(level)] = total
+    ranked = sorted(services.values(), key=lambda v: (-v.total, v.service_name))
+    return ranked[:limit]
+
+
+def frequent_errors(since: datetime, until: datetime, limit: int = 10) -> list[dict]:
+    """Return the most frequent ERROR and CRITICAL messages per service.
+
+    Each row has service_name, fingerprint, count, max_level (a Level),
+    example_message and last_minute, the last minute the message was seen.
+    """
+    rows = (
+        ErrorMessageRollup.objects.filter(minute__gte=since, minute__lt=until)
+        .values("service_name", "fingerprint")
+        .annotate(
+            count=Sum("count"),
+            max_level=Max("max_level"),
+            example_message=Max("example_message"),
+            last_minute=Max("minute"),
+        )
+        .order_by("-count", "service_name", "fingerprint")[:limit]
+    )
+    return [row | {"max_level": Level(row["max_level"])} for row in rows]

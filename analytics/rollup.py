@@ -1,0 +1,336 @@
+"""Recompute the minute rollups from the logs table.
+
+A rollup row is never incremented. Each run recomputes whole minute buckets
+from the entries stored for them, so running it twice gives the same rows.
+An entry that arrives late, with an old timestamp, corrects its old minute
+the next time that minute is recomputed.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from analytics.models import ErrorMessageRollup, MinuteRollup
+from analytics.queries import floor_time
+from logs.levels import Level
+from logs.models import Log
+
+logger = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
+# A backfill commits once per this span of event time, so it never holds one
+# transaction, and the rollup lock, for the whole history.
+BACKFILL_CHUNK = timedelta(days=1)
+# Key of the transaction-level advisory lock that serializes runs, so a slow
+# run and the next scheduled one do not write the same buckets at once. The
+# number ("analytic" in ASCII) only has to differ from other advisory locks.
+ROLLUP_LOCK_KEY = 0x616E616C79746963
+
+# Messages that differ only in numbers and ids share a fingerprint. Three
+# kinds of token become '#': UUIDs, 0x-prefixed hexadecimal numbers, and runs
+# of hexadecimal characters that contain a digit (so "404", "10.0.0.1" and
+# "a3f9c2" are masked while words such as "face" or "added" are kept).
+# PostgreSQL takes the longest match at each position, so a UUID is masked as
+# one token. Only the first 1000 characters are masked, which bounds the cost
+# per entry. Masking only shortens text, so those give the same first 200
+# masked characters as the whole message unless masked tokens take up more
+# than 800 of them. FINGERPRINT_SQL reads the log table under the alias `l`.
+MASK_PATTERN = (
+    r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+    r"|0[xX][0-9a-fA-F]+"
+    r"|[0-9a-fA-F]*[0-9][0-9a-fA-F]*"
+)
+FINGERPRINT_SQL = (
+    f"md5(left(regexp_replace(left(l.message, 1000), '{MASK_PATTERN}', '#', 'g'), 200))"
+)
+EXAMPLE_LENGTH = 1000
+
+# Both statements take the minute starts to recompute as one array parameter.
+# The LATERAL subquery reads each minute as its own range scan of a timestamp
+# index, a plan that stays fast even when the planner misjudges how many rows
+# a minute has. OFFSET 0 keeps PostgreSQL from flattening it into a plain join,
+# which it may run as one scan of the whole table.
+#
+# In the same statement, rows of those minutes whose key has no entries any
+# more are deleted, and the fresh counts are upserted. The NOT IN runs as a
+# hash lookup per row, and it is exact because no key column is NULL. The
+# upsert skips rows whose values did not change, so `written` counts real
+# changes only.
+_MINUTE_ROLLUP_SQL = """
+WITH buckets AS (
+    SELECT unnest(%(minutes)s::timestamptz[]) AS minute
+),
+fresh AS (
+    SELECT b.minute, l.service_name, l.level, count(*) AS count
+    FROM buckets b
+    CROSS JOIN LATERAL (
+        SELECT service_name, level FROM {log}
+        WHERE timestamp >= b.minute AND timestamp < b.minute + interval '1 minute'
+        OFFSET 0
+    ) l
+    GROUP BY b.minute, l.service_name, l.level
+),
+removed AS (
+    DELETE FROM {rollup} r
+    WHERE r.minute = ANY(%(minutes)s::timestamptz[])
+      AND (r.minute, r.service_name, r.level) NOT IN (
+          SELECT minute, service_name, level FROM fresh
+      )
+    RETURNING 1
+),
+written AS (
+    INSERT INTO {rollup} (minute, service_name, level, count)
+    SELECT minute, service_name, level, count FROM fresh
+    ON CONFLICT (minute, service_name, level)
+    DO UPDATE SET count = EXCLUDED.count
+    WHERE {rollup}.count <> EXCLUDED.count
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM removed)
+"""
+
+_ERROR_ROLLUP_SQL = """
+WITH buckets AS (
+    SELECT unnest(%(minutes)s::timestamptz[]) AS minute
+),
+fresh AS (
+    SELECT
+        b.minute,
+        l.service_name,
+        {fingerprint} AS fingerprint,
+        count(*) AS count,
+        max(l.level) AS max_level,
+        min(left(l.message, {example_length})) AS example_message
+    FROM buckets b
+    CROSS JOIN LATERAL (
+        SELECT service_name, level, message FROM {log}
+        WHERE timestamp >= b.minute AND timestamp < b.minute + interval '1 minute'
+          AND level >= %(min_level)s
+        OFFSET 0
+    ) l
+    GROUP BY b.minute, l.service_name, 3
+),
+removed AS (
+    DELETE FROM {rollup} r
+    WHERE r.minute = ANY(%(minutes)s::timestamptz[])
+      AND (r.minute, r.service_name, r.fingerprint) NOT IN (
+          SELECT minute, service_name, fingerprint FROM fresh
+      )
+    RETURNING 1
+),
+written AS (
+    INSERT INTO {rollup}
+        (minute, service_name, fingerprint, count, max_level, example_message)
+    SELECT minute, service_name, fingerprint, count, max_level, example_message
+    FROM fresh
+    ON CONFLICT (minute, service_name, fingerprint)
+    DO UPDATE SET
+        count = EXCLUDED.count,
+        max_level = EXCLUDED.max_level,
+        example_message = EXCLUDED.example_message
+    WHERE ({rollup}.count, {rollup}.max_level, {rollup}.example_message)
+        IS DISTINCT FROM
+        (EXCLUDED.count, EXCLUDED.max_level, EXCLUDED.example_message)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM removed)
+"""
+
+
+@dataclass
+class RollupResult:
+    """Counts of one recompute: minutes read, and rollup rows changed.
+
+    Rows whose values did not change count as neither written nor removed.
+    """
+
+    minutes: int = 0
+    rows_written: int = 0
+    rows_removed: int = 0
+    # True when another run held the lock and this one did nothing.
+    skipped: bool = False
+
+    def add(self, other: "RollupResult") -> None:
+        self.minutes += other.minutes
+        self.rows_written += other.rows_written
+        self.rows_removed += other.rows_removed
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _run_rollup(sql: str, params: dict) -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written, removed = cursor.fetchone()
+    return written, removed
+
+
+def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
+    """Recompute both rollups for these minutes, within the caller's transaction.
+
+    Each value is rounded down to its minute. The caller holds the rollup
+    lock (`_lock`), so concurrent runs do not interleave.
+    """
+    starts = sorted({floor_time(minute, "minute") for minute in minutes})
+    if not starts:
+        return RollupResult()
+
+    log_table = _table(Log)
+    counts = _run_rollup(
+        _MINUTE_ROLLUP_SQL.format(log=log_table, rollup=_table(MinuteRollup)),
+        {"minutes": starts},
+    )
+    errors = _run_rollup(
+        _ERROR_ROLLUP_SQL.format(
+            log=log_table,
+            rollup=_table(ErrorMessageRollup),
+            fingerprint=FINGERPRINT_SQL,
+            example_length=EXAMPLE_LENGTH,
+        ),
+        {"minutes": starts, "min_level": Level.ERROR.value},
+    )
+    return RollupResult(
+        minutes=len(starts),
+        rows_written=counts[0] + errors[0],
+        rows_removed=counts[1] + errors[1],
+    )
+
+
+def _lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+
+
+def _try_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def touched_minutes(arrived_since: datetime) -> list[datetime]:
+    """List the event minutes of the entries that arrived at or after a time.
+
+    The BRIN index serves the filter on received_at, so only the block
+    ranges written recently are read from the table.
+    """
+    sql = (
+        "SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') "
+        f"FROM {_table(Log)} WHERE received_at >= %s ORDER BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [arrived_since])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def roll_up_recent(now: datetime | None = None) -> RollupResult:
+    """Recompute every minute touched by entries that arrived recently.
+
+    "Recently" is the last ROLLUP_RECOMPUTE_MINUTES before `now`. Everything
+    happens in one transaction, so readers see the run's changes all at once.
+
+    NOTE: an entry stored more than ROLLUP_RECOMPUTE_MINUTES after the API
+    accepted it (a queue held back by a database outage, say) is missed here,
+    because its received_at is already outside the window. `manage.py
+    roll_up` over the affected range corrects those minutes.
+    """
+    now = now or timezone.now()
+    arrived_since = now - timedelta(minutes=settings.ROLLUP_RECOMPUTE_MINUTES)
+    with transaction.atomic():
+        # A run still going covers what this one would do. Waiting for it
+        # would only tie up a second worker process while other tasks, such
+        # as notifications, queue behind both.
+        if not _try_lock():
+            return RollupResult(skipped=True)
+        minutes = touched_minutes(arrived_since)
+        return recompute_minutes(minutes)
+
+
+def minutes_with_data(since: datetime, until: datetime) -> list[datetime]:
+    """List the minutes in [since, until) that have entries or rollup rows.
+
+    Those are the only minutes whose rollup rows can change: a minute
+    without either stays without rows.
+    """
+    parts = [
+        f"SELECT date_trunc('minute', timestamp, 'UTC') FROM {_table(Log)} "
+        "WHERE timestamp >= %(since)s AND timestamp < %(until)s"
+    ] + [
+        f"SELECT minute FROM {_table(model)} "
+        "WHERE minute >= %(since)s AND minute < %(until)s"
+        for model in (MinuteRollup, ErrorMessageRollup)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            " UNION ".join(parts) + " ORDER BY 1", {"since": since, "until": until}
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _first_at_or_after(model, field: str, after: datetime) -> datetime | None:
+    rows = model.objects.filter(**{f"{field}__gte": after})
+    return rows.aggregate(first=Min(field))["first"]
+
+
+def next_data_time(after: datetime) -> datetime | None:
+    """Return the first event time or rollup minute at or after a time.
+
+    Each of the three lookups is one step into an index that starts with the
+    time, so a backfill skips long empty stretches at no cost.
+    """
+    candidates = [
+        _first_at_or_after(Log, "timestamp", after),
+        _first_at_or_after(MinuteRollup, "minute", after),
+        _first_at_or_after(ErrorMessageRollup, "minute", after),
+    ]
+    return min((c for c in candidates if c is not None), default=None)
+
+
+def stored_range() -> tuple[datetime, datetime] | None:
+    """Return the earliest event time and a time past the latest event's minute.
+
+    Returns None when no entry is stored.
+    """
+    bounds = Log.objects.aggregate(first=Min("timestamp"), last=Max("timestamp"))
+    if bounds["first"] is None:
+        return None
+    return bounds["first"], bounds["last"] + MINUTE
+
+
+def roll_up_range(since: datetime, until: datetime) -> RollupResult:
+    """Recompute every minute from `since`, rounded down, up to before `until`.
+
+    Minutes without entries lose their rollup rows. Each day of the range is
+    committed on its own, so a long backfill can be stopped and rerun, and
+    days without entries or rollup rows are skipped.
+    """
+    total = RollupResult()
+    chunk_start = floor_time(since, "minute")
+    while chunk_start < until:
+        next_time = next_data_time(chunk_start)
+        if next_time is None or next_time >= until:
+            break
+        chunk_start = max(chunk_start, floor_time(next_time, "minute"))
+        chunk_end = min(chunk_start + BACKFILL_CHUNK, until)
+        with transaction.atomic():
+            _lock()
+            result = recompute_minutes(minutes_with_data(chunk_start, chunk_end))
+        logger.info(
+            "roll_up: recomputed %s to %s: %d minutes, %d rows written, "
+            "%d rows removed",
+            chunk_start.isoformat(),
+            chunk_end.isoformat(),
+            result.minutes,
+            result.rows_written,
+            result.rows_removed,
+        )
+        total.add(result)
+        chunk_start = chunk_end
+    return total

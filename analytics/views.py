@@ -1,0 +1,131 @@
+from datetime import datetime, timedelta
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts.models import Alert
+from analytics import charts
+from analytics.queries import (
+    BUCKET_SIZES,
+    bucket_starts,
+    busiest_services,
+    floor_time,
+    frequent_errors,
+    volume_by_level,
+    volume_series,
+)
+from analytics.serializers import StatsQuerySerializer
+from logs.levels import Level
+from logs.permissions import IsLoggedInUser
+
+_time_field = serializers.DateTimeField()
+
+
+class StatsView(APIView):
+    """Count stored log entries per time bucket, from the minute rollups.
+
+    Query parameters: `service`, `level` (minimum level), `since` and `until`
+    (ISO 8601, default the last hour) and `bucket` (minute, hour or day,
+    chosen from the range when missing). Buckets without entries count 0.
+    Counts lag the newest entries by up to a minute, until the next rollup.
+    """
+
+    permission_classes = [IsLoggedInUser]
+
+    def get(self, request):
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        level = params.get("level")
+        series = volume_series(
+            params["since"],
+            params["until"],
+            params["bucket"],
+            service=params.get("service"),
+            min_level=level.value if level is not None else None,
+        )
+        return Response(
+            {
+                "bucket": params["bucket"],
+                "since": _time_field.to_representation(params["since"]),
+                "until": _time_field.to_representation(params["until"]),
+                "series": [
+                    {"time": _time_field.to_representation(time), "count": count}
+                    for time, count in series
+                ],
+            }
+        )
+
+
+# The overview's range choices: the length and the bucket of the charts.
+OVERVIEW_RANGES = {
+    "1h": (timedelta(hours=1), "minute"),
+    "24h": (timedelta(hours=24), "hour"),
+    "7d": (timedelta(days=7), "hour"),
+}
+DEFAULT_OVERVIEW_RANGE = "24h"
+
+
+def _alert_change_url(alert: Alert) -> str | None:
+    # The link is left out while the alerts admin is not registered.
+    try:
+        return reverse("admin:alerts_alert_change", args=[alert.pk])
+    except NoReverseMatch:
+        return None
+
+
+# The overview lists at most this many open alerts, the most recent first.
+OPEN_ALERTS_SHOWN = 50
+
+
+def _open_alerts() -> list[dict]:
+    alerts = Alert.objects.filter(state__in=Alert.OPEN_STATES).select_related("rule")
+    return [
+        {"alert": alert, "change_url": _alert_change_url(alert)}
+        for alert in alerts.order_by("-first_seen")[:OPEN_ALERTS_SHOWN]
+    ]
+
+
+def overview_range(range_name: str, now: datetime) -> tuple[datetime, datetime, str]:
+    """Return the (since, until, bucket) that the overview draws for a range."""
+    span, bucket = OVERVIEW_RANGES[range_name]
+    # The last bucket is the current, still incomplete one, so the range
+    # ends now and starts where that many whole buckets back begin.
+    return floor_time(now, bucket) + BUCKET_SIZES[bucket] - span, now, bucket
+
+
+@staff_member_required
+def overview(request):
+    """Draw log volume, busy services, frequent errors and open alerts."""
+    range_name = request.GET.get("range", DEFAULT_OVERVIEW_RANGE)
+    if range_name not in OVERVIEW_RANGES:
+        range_name = DEFAULT_OVERVIEW_RANGE
+    since, until, bucket = overview_range(range_name, timezone.now())
+
+    starts = bucket_starts(since, until, bucket)
+    by_level = volume_by_level(since, until, bucket)
+    services = busiest_services(since, until)
+    totals = {level: sum(counts) for level, counts in by_level.items()}
+    context = {
+        "range_name": range_name,
+        "range_names": list(OVERVIEW_RANGES),
+        "since": since,
+        "until": until,
+        "bucket": bucket,
+        "volume_chart": charts.stacked_columns(starts, by_level, bucket),
+        "services_chart": charts.stacked_rows(services),
+        "errors": frequent_errors(since, until),
+        "open_alerts": _open_alerts(),
+        "open_alert_count": Alert.objects.filter(state__in=Alert.OPEN_STATES).count(),
+        "legend": [(level.name, color) for level, color in charts.LEVEL_COLORS.items()],
+        "total": sum(totals.values()),
+        "error_total": sum(
+            count for level, count in totals.items() if level >= Level.ERROR
+        ),
+    }
+    return render(request, "analytics/overview.html", context)

@@ -1,0 +1,28 @@
+"""Fixtures shared by the unit and integration tests."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+
+@pytest.fixture(scope="session")
+def db_access(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Database access outside a test transaction, to see other processes' rows.
+
+    pytest-django creates the test database only when a collected test is
+    marked `django_db`; a run of integration modules alone needs it too.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        created = None
+        if not connection.settings_dict["NAME"].startswith("test_"):
+            created = setup_databases(
+                verbosity=0, interactive=False, aliases={"default"}
+            )
+        try:
+            yield
+        finally:
+            if created is not None:
+                teardown_databases(created, verbosity=0)
