@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from alerts import operations
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
 from alerts.notifications import send_test_notification
+from logs.admin import ReadOnlyAdminMixin
 
 
 @admin.register(NotificationChannel)
@@ -44,7 +45,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "event",
@@ -78,15 +79,6 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
     def short_error(self, obj: NotificationDelivery) -> str:
         return obj.last_error[:120] + ("…" if len(obj.last_error) > 120 else "")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 class OpenFilter(admin.SimpleListFilter):
     title = "open"
@@ -103,16 +95,13 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _silence_action(model, hours: int, label: str):
+def _silence_action(hours: int, label: str):
     """Build an admin action that silences alerts or rules for a while."""
 
     def silence(modeladmin, request, queryset):
         until = timezone.now() + timedelta(hours=hours)
-        silence_one = (
-            operations.silence_alert if model is Alert else operations.silence_rule
-        )
         for obj in queryset:
-            silence_one(obj, until)
+            operations.silence(obj, until)
         modeladmin.message_user(
             request, f"Silenced {queryset.count()} until {until:%Y-%m-%d %H:%M} UTC."
         )
@@ -151,8 +140,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
     actions = [
         "enable",
         "disable",
-        _silence_action(AlertRule, 1, "Silence for an hour"),
-        _silence_action(AlertRule, 24, "Silence for a day"),
+        _silence_action(1, "Silence for an hour"),
+        _silence_action(24, "Silence for a day"),
         lift_silence,
     ]
     fieldsets = [
@@ -226,8 +215,8 @@ class AlertAdmin(admin.ModelAdmin):
     actions = [
         "acknowledge",
         "resolve",
-        _silence_action(Alert, 1, "Silence for an hour"),
-        _silence_action(Alert, 24, "Silence for a day"),
+        _silence_action(1, "Silence for an hour"),
+        _silence_action(24, "Silence for a day"),
         lift_silence,
     ]
     # Only the silence is edited by hand, which is how "silence until a

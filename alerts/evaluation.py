@@ -7,9 +7,9 @@ that reached the database after the previous run is counted by the next
 one, because each window reaches back past the previous run's end by at
 least ALERTS_LATE_ARRIVAL_SECONDS.
 
-A rule's decisions for one run are made in one transaction, holding an
+A rule's decisions for one run are made in one transaction that holds an
 advisory lock on the rule, so two evaluations running at once cannot open
-the same alert twice; the partial unique constraint on open alerts backs
+the same alert twice. The partial unique constraint on open alerts backs
 that up.
 """
 
@@ -38,7 +38,7 @@ LOCK_NAMESPACE = 7301
 
 @dataclass
 class Measurement:
-    """What one run saw for one group of one rule."""
+    """The count, value and verdict of one run for one group of one rule."""
 
     value: float
     firing: bool
@@ -120,7 +120,7 @@ def judge(rule: AlertRule, matched: int, total: int) -> Measurement:
 
 
 def absence_groups(rule: AlertRule, now: datetime) -> list[str]:
-    """The groups whose silence an absence rule notices.
+    """Return the groups whose silence an absence rule notices.
 
     A rule for one service, or for all services taken together, has one
     group whether or not anything was logged. A per-service rule watches
@@ -263,8 +263,8 @@ def _clearing(alert: Alert, value: float, now) -> bool:
 def resolve(alert: Alert, now=None, reason: str = "", user=None) -> None:
     """Resolve an open alert and tell its channels, unless it is silenced.
 
-    The caller holds a transaction, so the new state and its notifications
-    commit together.
+    The caller runs this inside a transaction, so the new state and its
+    notifications commit together.
     """
     now = now or timezone.now()
     alert.state = Alert.State.RESOLVED
@@ -295,7 +295,7 @@ def evaluate_rules(now: datetime | None = None) -> RunSummary:
 
 
 def send_reminders(now: datetime | None = None) -> list[int]:
-    """Queue reminders for firing alerts that nobody has acknowledged.
+    """Queue reminders for firing alerts that are not acknowledged.
 
     An alert that fired while silenced was never announced; once the silence
     ends it is announced as fired, with or without a reminder interval.

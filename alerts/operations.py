@@ -1,4 +1,4 @@
-"""What people do to alerts and rules, shared by the admin and the API."""
+"""Actions on alerts and rules, shared by the admin and the API."""
 
 import logging
 import re
@@ -61,24 +61,14 @@ def resolve_by_hand(alert: Alert, user=None) -> Alert:
     return alert
 
 
-def silence_alert(alert: Alert, until: datetime | None) -> Alert:
-    """Send nothing for the alert until the given time; None lifts the silence."""
-    _check_future(until)
-    Alert.objects.filter(pk=alert.pk).update(silenced_until=until)
-    alert.silenced_until = until
-    logger.info("Alert %s silenced until %s", alert.pk, until)
-    return alert
+def silence(obj: Alert | AlertRule, until: datetime | None) -> Alert | AlertRule:
+    """Send nothing for an alert, or every alert of a rule, until the given time.
 
-
-def silence_rule(rule: AlertRule, until: datetime | None) -> AlertRule:
-    """Send nothing for any alert of the rule until the given time."""
-    _check_future(until)
-    AlertRule.objects.filter(pk=rule.pk).update(silenced_until=until)
-    rule.silenced_until = until
-    logger.info("Rule %s silenced until %s", rule.pk, until)
-    return rule
-
-
-def _check_future(until: datetime | None) -> None:
+    None lifts the silence.
+    """
     if until is not None and until <= timezone.now():
         raise OperationError("A silence must end in the future.")
+    type(obj).objects.filter(pk=obj.pk).update(silenced_until=until)
+    obj.silenced_until = until
+    logger.info("%s %s silenced until %s", type(obj).__name__, obj.pk, until)
+    return obj

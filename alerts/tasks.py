@@ -305,5 +305,5 @@ def evaluate_rules() -> dict:
 
 @shared_task(name="alerts.send_reminders")
 def send_reminders() -> list[int]:
-    """Remind the channels of firing alerts that nobody has acknowledged."""
+    """Remind the channels of firing alerts that are not acknowledged."""
     return evaluation.send_reminders()

@@ -57,14 +57,14 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
     def silence(self, request, pk=None):
         rule = self.get_object()
         try:
-            operations.silence_rule(rule, _silence_until(request))
+            operations.silence(rule, _silence_until(request))
         except operations.OperationError as error:
             raise ValidationError({"until": [str(error)]}) from error
         return Response(AlertRuleSerializer(rule, context={"request": request}).data)
 
 
 class NotificationChannelViewSet(viewsets.ModelViewSet):
-    """Where notifications go. Staff may change channels and send a test."""
+    """Notification channels. Staff may change them and send a test."""
 
     queryset = NotificationChannel.objects.all()
     serializer_class = NotificationChannelSerializer
@@ -115,7 +115,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     def silence(self, request, pk=None):
         alert = self.get_object()
         try:
-            operations.silence_alert(alert, _silence_until(request))
+            operations.silence(alert, _silence_until(request))
         except operations.OperationError as error:
             raise ValidationError({"until": [str(error)]}) from error
         return Response(AlertSerializer(alert).data)

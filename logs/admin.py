@@ -58,8 +58,21 @@ def distinct_services(limit: int = 200) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+class ReadOnlyAdminMixin:
+    """An admin that shows rows but never adds, changes or deletes them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Log)
-class LogAdmin(admin.ModelAdmin):
+class LogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["timestamp", "level_label", "service_name", "short_message"]
     list_filter = ["level", ServiceFilter]
     date_hierarchy = "timestamp"
@@ -91,15 +104,6 @@ class LogAdmin(admin.ModelAdmin):
     def metadata_json(self, obj: Log) -> str:
         text = json.dumps(obj.metadata, indent=2, ensure_ascii=False, sort_keys=True)
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)

@@ -109,7 +109,7 @@ def test_threshold_fires_once_and_resolves_after_clear_runs(channel):
     assert deliveries(rule, NotificationDelivery.Event.RESOLVED) == 1
 
 
-def test_entries_below_the_level_or_for_other_services_do_not_count():
+def test_threshold_ignores_unmatched_entries():
     service = f"svc-{uuid.uuid4().hex[:6]}"
     rule = make_rule(service_name=service, min_level=Level.ERROR, threshold=5)
     add_logs(service, 20, level=Level.WARNING)
@@ -140,14 +140,14 @@ def test_late_entry_is_counted_by_the_next_run():
         service_name=service, threshold=1, window=timedelta(seconds=10), resolve_after=1
     )
     assert run(rule).fired == []
-    # Received 5 seconds before that run, stored only now; the next run is
-    # 30 seconds later, so a plain 10 second window would never see it.
+    # Received 5 seconds before that run and stored only now. The next run
+    # is 30 seconds later, so a plain 10 second window would miss it.
     add_logs(service, 1, at=NOW - timedelta(seconds=5))
     summary = run(rule, NOW + timedelta(seconds=30))
     assert len(summary.fired) == 1
 
 
-def test_absence_per_service_fires_only_for_the_quiet_service():
+def test_absence_fires_for_quiet_service():
     loud, quiet = (f"svc-{uuid.uuid4().hex[:6]}" for _ in range(2))
     for service in (loud, quiet):
         MinuteRollup.objects.create(
@@ -180,7 +180,7 @@ def test_absence_per_service_fires_only_for_the_quiet_service():
     assert Alert.objects.get(rule=rule, group=quiet).state == Alert.State.RESOLVED
 
 
-def test_absence_for_one_service_fires_when_nothing_was_logged():
+def test_absence_fires_without_entries():
     service = f"svc-{uuid.uuid4().hex[:6]}"
     rule = make_rule(kind=AlertRule.Kind.ABSENCE, service_name=service, threshold=1)
     assert len(run(rule).fired) == 1
@@ -299,7 +299,7 @@ def test_changed_grouping_resolves_the_old_alerts():
     assert states == {service: Alert.State.RESOLVED, "": Alert.State.FIRING}
 
 
-def test_a_broken_rule_does_not_stop_the_others():
+def test_evaluation_survives_broken_rule():
     service = f"svc-{uuid.uuid4().hex[:6]}"
     good = make_rule(service_name=service, threshold=1)
     # Saved without clean(), as a database edit could: PostgreSQL rejects it.
@@ -350,7 +350,8 @@ def test_concurrent_evaluation_of_a_rule_is_skipped():
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, rule.pk])
         summary = run(rule)
-        assert summary.skipped == 1 and summary.fired == []
+        assert summary.skipped == 1
+        assert summary.fired == []
     finally:
         other.close()
     assert connection.is_usable()
