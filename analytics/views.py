@@ -1,9 +1,10 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +20,7 @@ from analytics.queries import (
     volume_by_level,
     volume_series,
 )
-from analytics.serializers import StatsQuerySerializer
+from analytics.serializers import StatsQuerySerializer, default_bucket
 from logs.levels import Level
 from logs.permissions import IsLoggedInUser
 
@@ -99,13 +100,69 @@ def overview_range(range_name: str, now: datetime) -> tuple[datetime, datetime, 
     return floor_time(now, bucket) + BUCKET_SIZES[bucket] - span, now, bucket
 
 
+# A chosen range draws at most this many columns; a longer one is cut to
+# its most recent part.
+MAX_CUSTOM_COLUMNS = 400
+
+
+def _parse_moment(text: str | None, end_of_day: bool = False) -> datetime | None:
+    """Read an ISO 8601 time or date; a naive one is UTC. None if unreadable."""
+    if not text:
+        return None
+    try:
+        # A plain date first: parse_datetime would also take it, as midnight.
+        day = parse_date(text)
+        moment = parse_datetime(text) if day is None else None
+    except ValueError:
+        return None
+    if day is not None:
+        moment = datetime.combine(day, time.min)
+        if end_of_day:
+            moment += timedelta(days=1)
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment
+
+
+def custom_range(
+    since_text: str | None, until_text: str | None, now: datetime
+) -> tuple[datetime, datetime, str] | None:
+    """Return the (since, until, bucket) of a range given by the page's form.
+
+    Either end may be left out: the range then runs from the start to now,
+    or spans a day up to the end. None when neither end can be read or the
+    range is empty, so the page falls back to its default range.
+    """
+    since = _parse_moment(since_text)
+    until = _parse_moment(until_text, end_of_day=True)
+    if since is None and until is None:
+        return None
+    until = until or now
+    since = since or until - timedelta(days=1)
+    if since >= until:
+        return None
+    bucket = default_bucket(until - since)
+    columns = (until - since) / BUCKET_SIZES[bucket]
+    if columns > MAX_CUSTOM_COLUMNS:
+        since = until - MAX_CUSTOM_COLUMNS * BUCKET_SIZES[bucket]
+    return since, until, bucket
+
+
 @staff_member_required
 def overview(request):
     """Draw log volume, busy services, frequent errors and open alerts."""
     range_name = request.GET.get("range", DEFAULT_OVERVIEW_RANGE)
     if range_name not in OVERVIEW_RANGES:
         range_name = DEFAULT_OVERVIEW_RANGE
-    since, until, bucket = overview_range(range_name, timezone.now())
+    now = timezone.now()
+    chosen = custom_range(request.GET.get("since"), request.GET.get("until"), now)
+    if chosen is not None:
+        range_name = "custom"
+        since, until, bucket = chosen
+    else:
+        since, until, bucket = overview_range(range_name, now)
 
     starts = bucket_starts(since, until, bucket)
     by_level = volume_by_level(since, until, bucket)

@@ -230,3 +230,58 @@ def test_overview_caps_open_alerts(staff, db):
     assert "The 50 most recent of 52 open alerts." in html
     assert ">service-0<" in html
     assert ">service-51<" not in html
+
+
+def test_overview_chosen_dates_show_old_entries(staff):
+    """Imported files carry old timestamps; a chosen range draws them."""
+    for day, level, count in [(3, Level.INFO, 7), (5, Level.ERROR, 2)]:
+        MinuteRollup.objects.create(
+            minute=datetime(2008, 11, day, 10, 0, tzinfo=UTC),
+            service_name="hdfs-import",
+            level=level,
+            count=count,
+        )
+    page = staff.get(
+        URL, {"since": "2008-11-01", "until": "2008-11-09"}
+    ).content.decode()
+
+    assert series_rects(page, "volume-chart") == {"INFO": 1, "ERROR": 1}
+    assert "one bar per day" in page
+    assert 'value="2008-11-01"' in page
+    assert "2008-11-01 00:00 to 2008-11-10 00:00 UTC" in page
+
+
+@pytest.mark.parametrize(
+    "params, bucket",
+    [
+        ({"since": "2008-01-01", "until": "2008-12-31"}, "day"),
+        ({"since": "2008-11-03T10:00:00Z", "until": "2008-11-03T11:00:00Z"}, "minute"),
+    ],
+)
+def test_overview_chosen_range_picks_bucket(staff, params, bucket):
+    page = staff.get(URL, params).content.decode()
+
+    assert f"one bar per {bucket}" in page
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "yesterday"},
+        {"since": "2008-11-09", "until": "2008-11-01"},
+        {"since": "2008-13-45"},
+    ],
+)
+def test_overview_unreadable_range_falls_back(staff, params):
+    page = staff.get(URL, params).content.decode()
+
+    assert 'class="selected" aria-current="page">24h<' in page
+
+
+def test_overview_long_range_is_cut_to_recent_columns(staff):
+    page = staff.get(
+        URL, {"since": "1990-01-01", "until": "2008-12-31"}
+    ).content.decode()
+
+    assert "one bar per day" in page
+    assert "2007-11-28 00:00 to 2009-01-01 00:00 UTC" in page
