@@ -217,7 +217,7 @@ def stacked_rows(
     services: list[ServiceVolume],
     width: int = 960,
     row_height: int = 26,
-    label_width: int = 200,
+    label_width: int = 250,
 ) -> Chart:
     """Lay out one bar per service, stacked by level, longest first."""
     plot_left, plot_right = label_width, width - 72

@@ -130,7 +130,7 @@ class Rfc3164Parser(RegexLineParser):
             return iso_text_to_iso(match["iso"])
         return self.match_time(
             match,
-            year=self.years.year_for(month),
+            year=self.years.year_for(month, int(match["day"])),
             month=month,
             microsecond=fraction_to_microseconds(match["fraction"]),
         )

@@ -30,7 +30,7 @@ class AndroidParser(RegexLineParser):
         month = int(match["month"])
         timestamp = self.match_time(
             match,
-            year=self.years.year_for(month),
+            year=self.years.year_for(month, int(match["day"])),
             month=month,
             microsecond=fraction_to_microseconds(match["fraction"]),
         )

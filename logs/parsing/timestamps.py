@@ -131,19 +131,28 @@ def iso_text_to_iso(text: str) -> str | None:
 class YearGuesser:
     """Supply the year for formats whose timestamps have none.
 
-    The year is the one given, or the current local year when none is given.
-    It advances by one when the month drops by more than six between two
+    The year is the one given, or else the current local year, unless the
+    file's first entry would then lie more than a day in the future: a
+    December file read in January belongs to the year before. The year
+    advances by one when the month drops by more than six between two
     entries (December to January), so a file that spans New Year keeps its
     order. It never goes back, so a hand-edited file out of order can land a
     year late.
     """
 
-    def __init__(self, year: int | None = None) -> None:
-        self.year = year if year is not None else date.today().year
+    def __init__(self, year: int | None = None, today: date | None = None) -> None:
+        self._today = today or date.today()
+        self._guessing = year is None
+        self.year = year if year is not None else self._today.year
         self._last_month: int | None = None
 
-    def year_for(self, month: int) -> int:
-        if self._last_month is not None and month < self._last_month - 6:
+    def year_for(self, month: int, day: int = 1) -> int:
+        if self._last_month is None and self._guessing:
+            # Day 28 stands in for days that a month may lack (29 February).
+            first = date(self.year, month, min(day, 28))
+            if first > self._today + timedelta(days=1):
+                self.year -= 1
+        elif self._last_month is not None and month < self._last_month - 6:
             self.year += 1
         self._last_month = month
         return self.year

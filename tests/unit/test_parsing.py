@@ -3,7 +3,7 @@
 import functools
 import gzip
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -1048,3 +1048,20 @@ def test_year_guesser_small_step_back():
 
 def test_year_guesser_defaults_to_this_year():
     assert YearGuesser().year == datetime.now().year
+
+
+def test_year_guesser_keeps_future_dates_out():
+    """A December file read early in January is last year's."""
+    years = YearGuesser(today=date(2027, 1, 3))
+    assert years.year_for(12, 10) == 2026
+    assert years.year_for(1, 2) == 2027
+
+
+def test_year_guesser_allows_tomorrow():
+    years = YearGuesser(today=date(2026, 12, 4))
+    assert years.year_for(12, 5) == 2026
+
+
+def test_year_guesser_given_year_is_kept():
+    years = YearGuesser(2015, today=date(2015, 1, 1))
+    assert years.year_for(12, 10) == 2015
