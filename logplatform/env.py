@@ -81,3 +81,24 @@ def database_from_url(url: str) -> dict:
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
     }
+
+
+def env_day_overrides(name: str) -> dict[str, int]:
+    """Read "name=days,other=days" into a dict; raise on a malformed item."""
+    overrides: dict[str, int] = {}
+    for item in env_list(name, []):
+        key, sep, days = item.rpartition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not service=days, as in 'audit=365,debug=3'."
+            )
+        try:
+            overrides[key] = int(days)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} has {days.strip()!r} days, not a whole number."
+            ) from None
+        if overrides[key] < 0:
+            raise ImproperlyConfigured(f"{name}: {item!r} has negative days.")
+    return overrides

@@ -11,6 +11,7 @@ from pathlib import Path
 from logplatform.env import (
     database_from_url,
     env_bool,
+    env_day_overrides,
     env_float,
     env_int,
     env_list,
@@ -179,6 +180,13 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_FALLBACK_PUBLISH_RETRIES = env_int(
     "CELERY_FALLBACK_PUBLISH_RETRIES", 2, minimum=0
 )
+
+# Retention: entries are kept this many days after they arrived (0 keeps
+# them forever), with per-service exceptions written "audit=365,debug=3".
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 30, minimum=0)
+LOG_RETENTION_OVERRIDES = env_day_overrides("LOG_RETENTION_OVERRIDES")
+# Rows deleted per statement, each in its own transaction.
+LOG_PURGE_BATCH_SIZE = env_int("LOG_PURGE_BATCH_SIZE", 10_000, minimum=1)
 
 # Alert rules. Each evaluation reaches back at least this far past the
 # previous one, so entries stored a little after they were accepted still

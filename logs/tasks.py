@@ -4,6 +4,7 @@ from typing import Any
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from logs.retention import purge
 from logs.storage import insert_entries
 
 logger = logging.getLogger(__name__)
@@ -41,3 +42,9 @@ def store_logs(self, entries: list[dict[str, Any]]) -> int:
         entries[0]["id"] if entries else "-",
     )
     return stored
+
+
+@shared_task(name="logs.purge_expired")
+def purge_expired() -> dict[str, int]:
+    """Delete the entries past their retention; beat runs this every hour."""
+    return purge()
