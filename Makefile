@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv services-up services-down services-status browser migrate run test lint format
+.PHONY: help venv services-up services-down services-status browser migrate run test lint format bench bench-reading
 
 help:
 	@echo "make run              start the services and every platform process"
@@ -16,6 +16,8 @@ help:
 	@echo "make services-down    stop them"
 	@echo "make services-status  show what runs where"
 	@echo "make browser          install Debian's Chromium for the browser tests"
+	@echo "make bench            measure the pipeline's throughput (BENCH_ARGS=--help)"
+	@echo "make bench-reading    time reads on 10 million entries (BENCH_ARGS=--help)"
 
 venv: $(STAMP)
 
@@ -55,3 +57,15 @@ format: venv
 
 test: venv services-up browser lint
 	$(BIN)/pytest
+
+# The throughput benchmark, in its own database (created and migrated by the
+# script), Redis database 11 and Kafka topics. Pass flags with BENCH_ARGS,
+# e.g. make bench BENCH_ARGS="--seconds 20 --json bench.json".
+bench: venv services-up
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+
+# Reading at scale, in the database logplatform_scale, which the script
+# creates, migrates and fills with generate_logs to --rows entries (10
+# million by default, a few minutes and about 6 GB on the first run).
+bench-reading: venv services-up
+	$(BIN)/python -m bench.reading $(BENCH_ARGS)

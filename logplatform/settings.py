@@ -222,6 +222,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "logplatform@localhost")
 # Command-line client used by ingest_file.
 LOGPLATFORM_API_URL = env_str("LOGPLATFORM_API_URL", "http://127.0.0.1:8000/api/logs/")
 
+# Folder of real log samples (Loghub and others). The tests read them, and
+# generate_logs builds messages from Loghub's templates when they are there.
+# A relative path is taken from the project root.
+LOGPLATFORM_TEST_DATA = env_str("LOGPLATFORM_TEST_DATA", "../shared/data")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -172,8 +172,14 @@ class LogConsumer:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
-            timeout = 1.0 if deadline is None else deadline - now
-            wanted = min(self.batch_size - len(self._pending), 10_000)
+            if deadline is None:
+                # Wait for the first message alone: consume() returns only once
+                # it has all it asked for or the timeout passes, and the batch
+                # window must start when an entry arrives, not a second later.
+                timeout, wanted = 1.0, 1
+            else:
+                timeout = deadline - now
+                wanted = min(self.batch_size - len(self._pending), 10_000)
             for message in consumer.consume(num_messages=wanted, timeout=timeout):
                 if message.error():
                     self._log_message_error(message)

@@ -1,8 +1,9 @@
 import hashlib
 import secrets
 
-from django.contrib.postgres.indexes import BrinIndex, GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from logs.levels import Level
@@ -28,9 +29,12 @@ class Log(models.Model):
         indexes = [
             # The newest-first listing with no filter, and time ranges.
             models.Index(fields=["-timestamp", "-id"], name="log_ts_idx"),
-            # Listing one service, optionally within a time range.
+            # Listing one service, optionally within a time range. The level
+            # at the end lets "level at least X" be checked in the index, so
+            # only matching rows are read from the table.
             models.Index(
-                fields=["service_name", "-timestamp", "-id"], name="log_service_ts_idx"
+                fields=["service_name", "-timestamp", "-id", "level"],
+                name="log_service_ts_level_idx",
             ),
             # "Level at least X" is a range on the level number.
             models.Index(fields=["level", "-timestamp"], name="log_level_ts_idx"),
@@ -43,6 +47,14 @@ class Log(models.Model):
                 fields=["metadata"],
                 name="log_metadata_gin",
                 opclasses=["jsonb_path_ops"],
+            ),
+            # Case-insensitive text search. Django writes icontains as
+            # UPPER(message) LIKE UPPER(pattern), so the trigram index is on
+            # UPPER(message). A search for a rare word then reads only the
+            # rows that contain its trigrams.
+            GinIndex(
+                OpClass(Upper("message"), name="gin_trgm_ops"),
+                name="log_message_trgm",
             ),
         ]
 

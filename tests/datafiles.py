@@ -10,7 +10,21 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = "../shared/data"
+
+
+def configured_folder() -> Path:
+    """Return the folder that LOGPLATFORM_TEST_DATA names, from the project root.
+
+    The environment wins; otherwise the setting's default is read, which
+    imports Django's settings only when they are needed.
+    """
+    raw = os.environ.get("LOGPLATFORM_TEST_DATA")
+    if not raw:
+        from django.conf import settings
+
+        raw = settings.LOGPLATFORM_TEST_DATA
+    folder = Path(raw)
+    return folder if folder.is_absolute() else (PROJECT_ROOT / folder).resolve()
 
 
 def data_dir() -> Path:
@@ -20,9 +34,7 @@ def data_dir() -> Path:
     from the project root. Without the folder the test fails when CI=true,
     so a CI run cannot pass without the samples, and is skipped otherwise.
     """
-    folder = Path(os.environ.get("LOGPLATFORM_TEST_DATA") or DEFAULT_DATA_DIR)
-    if not folder.is_absolute():
-        folder = (PROJECT_ROOT / folder).resolve()
+    folder = configured_folder()
     if folder.is_dir():
         return folder
     message = (

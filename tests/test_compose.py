@@ -52,7 +52,7 @@ LISTEN_OPTIONS = {"--bind", "-b", "--address", "--port"}
 # `${NAME:-default}` as written in the Procfile and in docker-compose.yml.
 DEFAULT_EXPANSION = re.compile(r"\$\{([A-Z][A-Z0-9_]*):-([^}]*)\}")
 ENV_READ = re.compile(
-    r"(?:env_(?:str|bool|int|float|list)\(|os\.environ\.get\(|os\.getenv\("
+    r"(?:env_(?:str|bool|int|float|list|day_overrides)\(|os\.environ\.get\(|os\.getenv\("
     r"|os\.environ\[)\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
 )
 # `NAME=value`, or `# NAME=value` for a default that is shown but not set.

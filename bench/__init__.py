@@ -1,0 +1,1 @@
+"""The throughput benchmark of the whole pipeline, run by `make bench`."""
