@@ -2,12 +2,18 @@
 
 import argparse
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import measure
-from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+from tests.processes import (
+    BIN,
+    PROJECT_ROOT,
+    ManagedProcess,
+    free_port,
+    wait_until,
+    worker_command,
+)
 
 logger = logging.getLogger("bench")
 
@@ -80,19 +86,9 @@ class Stack:
                 str(self.args.api_threads),
             ],
             "consumer": [str(BIN / "python"), "manage.py", "consume_logs"],
-            "worker": [
-                str(BIN / "celery"),
-                "-A",
-                "logplatform",
-                "worker",
-                "-E",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(self.args.worker_concurrency),
-                "--include",
-                "bench.tasks",
-            ],
+            "worker": worker_command(
+                self.args.worker_concurrency, "--include", "bench.tasks"
+            ),
         }
         for name in names:
             process = ManagedProcess(name, commands[name], env, self.log_dir)
@@ -101,7 +97,7 @@ class Stack:
         logger.info("Started %s on topic %s", ", ".join(names), topic)
         if "api" in names:
             api = self.processes["api"]
-            wait_for(lambda: api_answers(self.url) or exited(api), 60, "the API")
+            wait_until(lambda: api_answers(self.url) or exited(api), 60, "the API")
             if exited(api):
                 raise RuntimeError(f"The API exited:\n{api.output()[-3000:]}")
         if "worker" in names:
@@ -129,17 +125,6 @@ def api_answers(url: str) -> bool:
         return requests.get(url, timeout=5).status_code in (401, 403)
     except requests.RequestException:
         return False
-
-
-def wait_for(
-    condition, timeout: float, description: str, interval: float = 0.25
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"Timed out after {timeout}s waiting for {description}")
 
 
 def cpu_per_thousand(

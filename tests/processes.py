@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +18,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, message: str, interval=0.25
+) -> None:
+    """Poll `condition` until it is true; raise AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def worker_command(concurrency: int, *extra: str) -> list[str]:
+    """Return the command line of a Celery worker with task events on."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "logplatform",
+        "worker",
+        "-E",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        *extra,
+    ]
 
 
 class ManagedProcess:

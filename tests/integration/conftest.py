@@ -7,9 +7,8 @@ platform running from `make run` on the same machine.
 """
 
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +21,14 @@ from django.conf import settings
 from django.db import connection
 
 from logs.models import ApiKey, Log
-from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+from tests.processes import (
+    BIN,
+    PROJECT_ROOT,
+    ManagedProcess,
+    free_port,
+    wait_until,
+    worker_command,
+)
 
 # Tests run their Celery queues in this Redis database, flushed at the start.
 REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
@@ -47,17 +53,6 @@ class Pipeline:
 
     def post(self, body, timeout: float = 60) -> requests.Response:
         return requests.post(self.url, json=body, headers=self.headers, timeout=timeout)
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, message: str, interval=0.25
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 def stored_count(**filters) -> int:
@@ -153,19 +148,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     )
     worker = ManagedProcess(
         "worker",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "logplatform",
-            "worker",
-            "-E",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        worker_command(2, "--without-gossip", "--without-mingle"),
         env,
         log_dir,
     )
