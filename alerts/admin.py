@@ -181,9 +181,12 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ),
     ]
 
-    @admin.display(description="open alerts")
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_open_alert_count()
+
+    @admin.display(description="open alerts", ordering="open_alert_count")
     def open_alert_count(self, rule):
-        return rule.alerts.filter(state__in=Alert.OPEN_STATES).count()
+        return rule.open_alert_count
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):

@@ -1,6 +1,6 @@
 """Alert rules, the alerts they raise, and where notifications go.
 
-A rule says which logs to look at and when they mean trouble. Each periodic
+A rule names the logs to watch and the condition that means trouble. Each periodic
 evaluation turns a rule's condition into open or resolved `Alert` rows, one
 open alert per rule and group. Every change that someone must hear about
 becomes a `NotificationDelivery` row, written in the same transaction, and a
@@ -79,8 +79,18 @@ class NotificationChannel(models.Model):
         return [part.strip() for part in parts if part.strip()]
 
 
+class AlertRuleQuerySet(models.QuerySet):
+    def with_open_alert_count(self):
+        """Annotate each rule with `open_alert_count` in the same query."""
+        return self.annotate(
+            open_alert_count=models.Count(
+                "alerts", filter=Q(alerts__state__in=Alert.OPEN_STATES)
+            )
+        )
+
+
 class AlertRule(models.Model):
-    """Which logs to watch, and what about them raises an alert."""
+    """A filter over stored logs and the condition on them that raises an alert."""
 
     class Kind(models.TextChoices):
         THRESHOLD = "threshold", "Threshold: at least N matching entries"
@@ -163,6 +173,8 @@ class AlertRule(models.Model):
     last_error = models.TextField(
         blank=True, editable=False, help_text="Why the last evaluation failed."
     )
+
+    objects = AlertRuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -88,7 +88,11 @@ class AlertRuleSerializer(ModelCleanMixin, serializers.ModelSerializer):
         ]
 
     def get_open_alerts(self, rule) -> int:
-        return rule.alerts.filter(state__in=Alert.OPEN_STATES).count()
+        # The list view annotates the count; a single saved rule is counted here.
+        count = getattr(rule, "open_alert_count", None)
+        if count is None:
+            count = rule.alerts.filter(state__in=Alert.OPEN_STATES).count()
+        return count
 
 
 class NotificationChannelSerializer(ModelCleanMixin, serializers.ModelSerializer):
@@ -106,7 +110,7 @@ class NotificationChannelSerializer(ModelCleanMixin, serializers.ModelSerializer
 
     def create(self, validated_data):
         channel = super().create(validated_data)
-        # The only answer that shows the secret, so the receiver can be set up.
+        # Only the creating response shows the secret, so the receiver can be set up.
         self.created_secret = channel.secret
         return channel
 

@@ -83,7 +83,7 @@ def attempt_delivery(delivery_id: int) -> float | None:
 
 def _log_unavailable(delivery_id: int) -> None:
     if NotificationDelivery.objects.filter(pk=delivery_id).exists():
-        logger.info("Delivery %s skipped: another worker holds its lock", delivery_id)
+        logger.info("Delivery %s skipped: locked by another worker", delivery_id)
     else:
         logger.info("Delivery %s skipped: not found", delivery_id)
 

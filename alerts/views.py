@@ -1,7 +1,7 @@
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
 from alerts import operations
@@ -27,6 +27,14 @@ class AlertCursorPagination(CursorPagination):
     max_page_size = 500
 
 
+class SettingsPagination(PageNumberPagination):
+    """Pages of rules or channels, which are few and listed by name."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
 class DeliveryCursorPagination(AlertCursorPagination):
     ordering = ("-created_at", "-id")
 
@@ -48,9 +56,14 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
     silences every alert of the rule; `{"until": null}` lifts the silence.
     """
 
-    queryset = AlertRule.objects.prefetch_related("channels")
+    queryset = (
+        AlertRule.objects.prefetch_related("channels")
+        .with_open_alert_count()
+        .order_by("name")
+    )
     serializer_class = AlertRuleSerializer
     permission_classes = [IsStaffToChange]
+    pagination_class = SettingsPagination
     filterset_class = AlertRuleFilter
 
     @action(detail=True, methods=["post"], serializer_class=SilenceSerializer)
@@ -69,6 +82,7 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
     queryset = NotificationChannel.objects.all()
     serializer_class = NotificationChannelSerializer
     permission_classes = [IsStaffToChange]
+    pagination_class = SettingsPagination
 
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):

@@ -1,8 +1,8 @@
 """Retention: delete entries that have been kept longer than their service's limit.
 
-Age counts from arrival (`received_at`), not from the event time: a file of
+Age counts from arrival (`received_at`), not from the event time. A file of
 years-old logs imported today is kept as long as anything else that arrived
-today, and a clock far in the future on some client cannot keep its entries
+today, and a client whose clock runs years ahead cannot keep its entries
 forever. The BRIN index on `received_at` finds the old rows.
 
 Rows go in batches of LOG_PURGE_BATCH_SIZE, each batch in its own short

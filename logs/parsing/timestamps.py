@@ -148,7 +148,7 @@ class YearGuesser:
 
     def year_for(self, month: int, day: int = 1) -> int:
         if self._last_month is None and self._guessing:
-            # Day 28 stands in for days that a month may lack (29 February).
+            # Day 28 replaces days that a month may lack (29 February).
             first = date(self.year, month, min(day, 28))
             if first > self._today + timedelta(days=1):
                 self.year -= 1

@@ -3,7 +3,7 @@
 Entries go in through the API; beat runs the stored schedule (evaluation,
 reminders, rollups, redelivery) and the worker sends notifications to a
 webhook receiver on loopback. The tests never call the evaluation
-themselves. Rows are written with autocommit, so every process sees them,
+themselves. Rows are written with autocommit, so every process can read them,
 and each test removes its rules and channels at the end.
 
 The threshold scenario needs its five-minute window to pass before the

@@ -423,8 +423,8 @@ def _check_chart_colors(context, screenshot: Path, areas: dict[str, float]) -> N
     blank.close()
 
     assert result["distinct"] > 20, "the chart is almost one color"
-    # Other suites' entries share the axis, so a level's bars may be too
-    # thin to see; every bar of at least 60 square pixels must show.
+    # Other suites' entries share the axis, so a level's bars may be too thin
+    # to see. Every bar of at least 60 square pixels must show.
     visible = {level: area for level, area in areas.items() if area >= 60}
     assert "INFO" in visible, areas
     for level, area in visible.items():

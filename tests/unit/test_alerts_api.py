@@ -261,3 +261,20 @@ def test_admin_actions_acknowledge_and_silence(alert):
     assert page.status_code == 200
     for name in ("alertrule", "notificationchannel", "notificationdelivery"):
         assert client.get(reverse(f"admin:alerts_{name}_changelist")).status_code == 200
+
+
+def test_rule_list_counts_open_alerts(reader, alert):
+    Alert.objects.create(
+        rule=alert.rule,
+        group="closed",
+        state=Alert.State.RESOLVED,
+        severity="warning",
+        value=1,
+        last_value=1,
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+        resolved_at=timezone.now(),
+    )
+    rows = reader.get(reverse("alertrule-list")).data["results"]
+    (row,) = [row for row in rows if row["id"] == alert.rule.pk]
+    assert row["open_alerts"] == 1

@@ -689,7 +689,7 @@ def test_unexpected_error_counts_as_attempt(alert, retry_settings, monkeypatch):
 def test_locked_delivery_skipped(db_access):
     """A delivery locked by another worker's transaction is left to that worker.
 
-    The rows are committed (db_access) so that the other connection sees
+    The rows are committed (db_access) so that the other connection can read
     them, and deleted at the end.
     """
     rule = AlertRule.objects.create(
