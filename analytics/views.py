@@ -157,12 +157,20 @@ def overview(request):
     if range_name not in OVERVIEW_RANGES:
         range_name = DEFAULT_OVERVIEW_RANGE
     now = timezone.now()
-    chosen = custom_range(request.GET.get("since"), request.GET.get("until"), now)
+    since_text, until_text = request.GET.get("since"), request.GET.get("until")
+    chosen = custom_range(since_text, until_text, now)
+    range_error = ""
     if chosen is not None:
         range_name = "custom"
         since, until, bucket = chosen
     else:
         since, until, bucket = overview_range(range_name, now)
+        if since_text or until_text:
+            range_error = (
+                f"Invalid range from {since_text or '-'!r} to {until_text or '-'!r}: "
+                "give dates as YYYY-MM-DD, the first before the second. "
+                f"Showing the last {range_name} instead."
+            )
 
     starts = bucket_starts(since, until, bucket)
     by_level = volume_by_level(since, until, bucket)
@@ -185,4 +193,7 @@ def overview(request):
             count for level, count in totals.items() if level >= Level.ERROR
         ),
     }
-    return render(request, "analytics/overview.html", context)
+    context["range_error"] = range_error
+    # A page still renders for an unreadable range, with 400 and the reason.
+    status = 400 if range_error else 200
+    return render(request, "analytics/overview.html", context, status=status)

@@ -273,9 +273,12 @@ def test_overview_chosen_range_picks_bucket(staff, params, bucket):
     ],
 )
 def test_overview_unreadable_range_falls_back(staff, params):
-    page = staff.get(URL, params).content.decode()
+    response = staff.get(URL, params)
+    page = response.content.decode()
 
     assert 'class="selected" aria-current="page">24h<' in page
+    assert response.status_code == 400
+    assert "Invalid range" in page
 
 
 def test_overview_long_range_is_cut_to_recent_columns(staff):
