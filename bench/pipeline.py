@@ -492,7 +492,7 @@ def stored_rows() -> int:
 
 def truncate_logs() -> None:
     with connect() as conn:
-        conn.execute("TRUNCATE logs_log")
+        conn.execute("TRUNCATE logs_log, logs_eventid")
 
 
 def wait_for_rows(expected: int, timeout: float) -> tuple[int, float]:

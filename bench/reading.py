@@ -310,7 +310,11 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         version = cursor.fetchone()[0]
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('logs_log'))")
+        # A partitioned table has no storage of its own: add up its parts.
+        cursor.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) "
+            "FROM pg_partition_tree('logs_log')"
+        )
         size = cursor.fetchone()[0]
     print(f"{stored:,} rows in {args.database}, {size} with indexes; {version}")
 

@@ -187,6 +187,12 @@ LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 30, minimum=0)
 LOG_RETENTION_OVERRIDES = env_day_overrides("LOG_RETENTION_OVERRIDES")
 # Rows deleted per statement, each in its own transaction.
 LOG_PURGE_BATCH_SIZE = env_int("LOG_PURGE_BATCH_SIZE", 10_000, minimum=1)
+# The logs table has one partition per day of arrival. The maintenance task
+# keeps partitions ready for today and this many days after.
+LOG_PARTITION_DAYS_AHEAD = env_int("LOG_PARTITION_DAYS_AHEAD", 3, minimum=1)
+# An event id is remembered this many days after its entry arrived; a copy
+# of the entry sent again within that time is not stored a second time.
+LOG_DEDUP_DAYS = env_int("LOG_DEDUP_DAYS", 3, minimum=1)
 
 # Alert rules. Each evaluation reaches back at least this far past the
 # previous one, so entries stored a little after they were accepted still

@@ -10,10 +10,15 @@ from logs.levels import Level
 
 
 class Log(models.Model):
-    """One stored log entry."""
+    """One stored log entry.
 
-    # The event id doubles as the primary key: a client that sends the same
-    # id twice gets one row, because the insert ignores ids already stored.
+    The table is partitioned by day of `received_at` (see logs/partitions.py),
+    which migration 0004 sets up in SQL because Django cannot describe it.
+    In the database the primary key is (id, received_at), as a partitioned
+    table's unique keys must hold the partition key; Django treats `id`
+    alone as the key, and EventId keeps it unique.
+    """
+
     id = models.UUIDField(primary_key=True, verbose_name="event id")
     timestamp = models.DateTimeField(
         help_text="Event time sent by the client, or the intake time if none."
@@ -66,6 +71,26 @@ class Log(models.Model):
     @property
     def level_name(self) -> str:
         return Level(self.level).name
+
+
+class EventId(models.Model):
+    """The id of an entry that arrived in the last LOG_DEDUP_DAYS.
+
+    Every insert into the logs table goes through this table's unique key,
+    so an entry sent twice is stored once even when its two copies arrived
+    on different days and so belong to different partitions of the logs
+    table. The purge deletes ids older than LOG_DEDUP_DAYS.
+    """
+
+    id = models.UUIDField(primary_key=True, verbose_name="event id")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "event id"
+        indexes = [BrinIndex(fields=["received_at"], name="eventid_received_brin")]
+
+    def __str__(self) -> str:
+        return str(self.id)
 
 
 def hash_api_key(key: str) -> str:

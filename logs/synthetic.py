@@ -177,6 +177,8 @@ class Service:
 # Each value pool contains 2**POOL_BITS values, so one getrandbits picks one.
 POOL_BITS = 12
 POOL_SIZE = 1 << POOL_BITS
+# The longest time between an entry's event and its arrival.
+MAX_ARRIVAL_DELAY_SECONDS = 5
 
 
 def _value_pools(rng: random.Random) -> dict[str, list[str]]:
@@ -331,7 +333,10 @@ class RowGenerator:
         # a long tail up to a few seconds.
         delay_rng = random.Random(seed)
         self.delays = [
-            min(int(delay_rng.lognormvariate(10.5, 1.0)), 5_000_000)
+            min(
+                int(delay_rng.lognormvariate(10.5, 1.0)),
+                MAX_ARRIVAL_DELAY_SECONDS * 10**6,
+            )
             for _ in range(POOL_SIZE)
         ]
         self._minutes: dict[int, str] = {}

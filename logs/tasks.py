@@ -1,9 +1,11 @@
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from logs.partitions import ensure_partitions
 from logs.retention import purge
 from logs.storage import insert_entries
 
@@ -45,6 +47,12 @@ def store_logs(self, entries: list[dict[str, Any]]) -> int:
 
 
 @shared_task(name="logs.purge_expired")
-def purge_expired() -> dict[str, int]:
-    """Delete the entries past their retention; beat runs this every hour."""
-    return purge()
+def purge_expired() -> dict[str, Any]:
+    """Remove the entries past their retention; beat runs this every hour."""
+    return asdict(purge())
+
+
+@shared_task(name="logs.create_partitions")
+def create_partitions() -> list[str]:
+    """Create the coming days' partitions of the logs table; beat runs this hourly."""
+    return [partition.name for partition in ensure_partitions()]

@@ -8,8 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from logplatform.env import env_day_overrides
-from logs.models import Log
 from logs.retention import purge, retention_rules
+from tests.rows import remaining, store_rows
 
 # Far in the past, so rows that other suites store now never count as expired.
 NOW = datetime(2001, 5, 1, 12, 0, tzinfo=UTC)
@@ -21,30 +21,7 @@ def add(
     service: str, arrived_days_ago: float, timestamp=None, count=1
 ) -> list[uuid.UUID]:
     received = NOW - timedelta(days=arrived_days_ago)
-    rows = [
-        Log(
-            id=uuid.uuid4(),
-            timestamp=timestamp or received,
-            received_at=received,
-            level=20,
-            service_name=service,
-            message="kept?",
-        )
-        for _ in range(count)
-    ]
-    Log.objects.bulk_create(rows)
-    return [row.id for row in rows]
-
-
-def remaining(ids) -> int:
-    return Log.objects.filter(id__in=ids).count()
-
-
-@pytest.fixture
-def retention(settings):
-    settings.LOG_RETENTION_DAYS = 30
-    settings.LOG_RETENTION_OVERRIDES = {"audit": 365, "chatty": 3}
-    return settings
+    return store_rows(service, received, count, timestamp)
 
 
 def test_purge_keeps_each_service_for_its_days(retention):
@@ -55,7 +32,7 @@ def test_purge_keeps_each_service_for_its_days(retention):
     old_chatty = add("chatty", 4)
     new_chatty = add("chatty", 2)
 
-    counts = purge(NOW)
+    result = purge(NOW)
 
     assert remaining(old_api) == 0
     assert remaining(new_api) == 1
@@ -63,8 +40,8 @@ def test_purge_keeps_each_service_for_its_days(retention):
     assert remaining(old_audit) == 0
     assert remaining(old_chatty) == 0
     assert remaining(new_chatty) == 1
-    assert counts["service audit"] == 1
-    assert counts["service chatty"] == 1
+    assert result.rules["service audit"] == 1
+    assert result.rules["service chatty"] == 1
 
 
 def test_age_counts_from_arrival_not_event_time(retention):
@@ -80,9 +57,9 @@ def test_age_counts_from_arrival_not_event_time(retention):
 def test_dry_run_counts_and_deletes_nothing(retention):
     ids = add("api", 45, count=3)
 
-    counts = purge(NOW, dry_run=True)
+    result = purge(NOW, dry_run=True)
 
-    assert counts["other services"] == 3
+    assert result.rules["other services"] == 3
     assert remaining(ids) == 3
 
 

@@ -14,7 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.models import Log
-from logs.synthetic import RowGenerator, build_services
+from logs.partitions import create_partitions
+from logs.synthetic import MAX_ARRIVAL_DELAY_SECONDS, RowGenerator, build_services
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,12 @@ class Command(BaseCommand):
             options["seed"],
         )
         setup = (options["services"], data_dir, options["seed"])
+        # Each day of the span gets its partition first, so the generated
+        # history can expire a day at a time like real arrivals.
+        last_arrival = end + timedelta(seconds=MAX_ARRIVAL_DELAY_SECONDS)
+        create_partitions(
+            start.astimezone(UTC).date(), last_arrival.astimezone(UTC).date()
+        )
         elapsed = self._load(plan, setup, options["workers"])
         rate = rows / elapsed if elapsed else float(rows)
         logger.info(

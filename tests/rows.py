@@ -1,0 +1,33 @@
+"""Log rows written straight through the ORM, for tests of what reads them."""
+
+import uuid
+from datetime import datetime
+
+from logs.models import Log
+
+
+def store_rows(
+    service: str,
+    received_at: datetime,
+    count: int = 1,
+    timestamp: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Store `count` INFO rows that arrived at received_at; return their ids."""
+    rows = [
+        Log(
+            id=uuid.uuid4(),
+            timestamp=timestamp or received_at,
+            received_at=received_at,
+            level=20,
+            service_name=service,
+            message=f"row of {service}",
+        )
+        for _ in range(count)
+    ]
+    Log.objects.bulk_create(rows)
+    return [row.id for row in rows]
+
+
+def remaining(ids) -> int:
+    """How many of the rows are still stored."""
+    return Log.objects.filter(id__in=ids).count()
