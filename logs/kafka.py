@@ -3,6 +3,12 @@
 `IntakeProducer.publish` returns once Kafka's delivery reports have
 confirmed each entry or the delivery timeout has passed. The caller sends
 whatever was not confirmed to the Celery fallback.
+
+One thread per process serves the producer's delivery reports, and each
+request waits on an event that its last report sets. When request threads
+served the reports themselves, a thread whose report another thread had
+served slept until its own poll timed out, which put a floor of that
+timeout under every small request.
 """
 
 import logging
@@ -16,8 +22,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-# How often a waiting request serves delivery reports, in seconds.
-POLL_INTERVAL = 0.05
+# The longest the report thread blocks in one poll, in seconds. A report
+# wakes it at once; the bound only sets how soon it notices a new producer.
+POLL_INTERVAL = 0.1
 # How long the probe that decides whether to try Kafka again may take.
 PROBE_TIMEOUT = 1.0
 
@@ -98,13 +105,33 @@ class IntakeProducer:
     def _client(self) -> Producer:
         with self._lock:
             if self._producer is None or self._pid != os.getpid():
+                # After a fork the parent's producer and its report thread
+                # are unusable here, so the child makes its own.
                 self._pid = os.getpid()
-                self._producer = Producer(
+                producer = Producer(
                     producer_config(f"logplatform-api-{self._pid}")
                     | {"error_cb": self._on_error}
                 )
+                self._producer = producer
+                threading.Thread(
+                    target=self._serve_reports,
+                    args=(producer,),
+                    name="kafka-delivery-reports",
+                    daemon=True,
+                ).start()
                 logger.info("Kafka producer created in process %s", self._pid)
             return self._producer
+
+    def _serve_reports(self, producer: Producer) -> None:
+        """Run the delivery callbacks of this producer until it is replaced."""
+        while self._producer is producer:
+            try:
+                producer.poll(POLL_INTERVAL)
+            except Exception:
+                # A failing callback must not end the thread, or every later
+                # request would wait out its whole delivery timeout.
+                logger.exception("Kafka delivery report handling failed")
+        logger.info("Kafka delivery report thread of a replaced producer stopped")
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -155,8 +182,7 @@ class IntakeProducer:
         delivery = _Delivery(len(payloads))
         deadline = time.monotonic() + settings.KAFKA_DELIVERY_TIMEOUT_MS / 1000 + 1
         self._produce_all(producer, payloads, delivery, deadline)
-        while not delivery.done.is_set() and time.monotonic() < deadline:
-            producer.poll(POLL_INTERVAL)
+        delivery.done.wait(max(0.0, deadline - time.monotonic()))
 
         missing = delivery.missing()
         if missing:
@@ -184,11 +210,12 @@ class IntakeProducer:
                     )
                     break
                 except BufferError:
-                    # The local queue is full: serve reports to make room.
+                    # The local queue is full until the report thread has
+                    # served more reports.
                     if time.monotonic() >= deadline:
                         delivery.give_up_on(1)
                         break
-                    producer.poll(POLL_INTERVAL)
+                    time.sleep(0.01)
                 except KafkaException as exc:
                     logger.error("Kafka rejected entry %d of a request: %s", index, exc)
                     delivery.give_up_on(1)
