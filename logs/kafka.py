@@ -22,8 +22,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-# The longest the report thread blocks in one poll, in seconds. A report
-# wakes it at once; the bound only sets how soon it notices a new producer.
+# Maximum seconds the report thread blocks in one poll. A report wakes it
+# at once, so the bound only sets how soon it notices a replaced producer.
 POLL_INTERVAL = 0.1
 # How long the probe that decides whether to try Kafka again may take.
 PROBE_TIMEOUT = 1.0
