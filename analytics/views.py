@@ -154,12 +154,18 @@ def custom_range(
 def overview(request):
     """Draw log volume, busy services, frequent errors and open alerts."""
     range_name = request.GET.get("range", DEFAULT_OVERVIEW_RANGE)
-    if range_name not in OVERVIEW_RANGES:
-        range_name = DEFAULT_OVERVIEW_RANGE
     now = timezone.now()
     since_text, until_text = request.GET.get("since"), request.GET.get("until")
     chosen = custom_range(since_text, until_text, now)
     range_error = ""
+    if range_name not in OVERVIEW_RANGES:
+        if chosen is None:
+            range_error = (
+                f"Invalid range {range_name!r}: choose one of "
+                f"{', '.join(OVERVIEW_RANGES)}. Showing the last "
+                f"{DEFAULT_OVERVIEW_RANGE} instead."
+            )
+        range_name = DEFAULT_OVERVIEW_RANGE
     if chosen is not None:
         range_name = "custom"
         since, until, bucket = chosen

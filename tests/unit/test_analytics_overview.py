@@ -270,6 +270,7 @@ def test_overview_chosen_range_picks_bucket(staff, params, bucket):
         {"since": "yesterday"},
         {"since": "2008-11-09", "until": "2008-11-01"},
         {"since": "2008-13-45"},
+        {"range": "2w"},
     ],
 )
 def test_overview_unreadable_range_falls_back(staff, params):
