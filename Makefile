@@ -44,8 +44,15 @@ migrate: venv services-up
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
+# Every process of `make run` writes its metrics to files in this folder,
+# which /metrics adds up. A run starts from an empty folder, so counters
+# start at zero and no process of an earlier run is counted.
+METRICS_DIR := $(CURDIR)/.services/prometheus
+
 run: migrate
-	$(BIN)/honcho start --procfile Procfile
+	rm -rf $(METRICS_DIR)
+	mkdir -p $(METRICS_DIR)
+	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(BIN)/honcho start --procfile Procfile
 
 lint: venv
 	$(BIN)/ruff format --check .

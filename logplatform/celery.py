@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+# Connects the receivers that time every task for the metrics.
+import ops.metrics  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logplatform.settings")
 
 app = Celery("logplatform")

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "logs",
     "alerts",
     "analytics",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,12 @@ INTAKE_MAX_MESSAGE_LENGTH = env_int("INTAKE_MAX_MESSAGE_LENGTH", 256 * 1024, min
 INTAKE_MAX_METADATA_DEPTH = env_int("INTAKE_MAX_METADATA_DEPTH", 32, minimum=1)
 INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
+# Backpressure: intake answers 503 while the consumer group's lag on
+# KAFKA_TOPIC or the tasks waiting in the Celery queue exceed these limits.
+# Each API process reads both figures at most once per INTAKE_LOAD_CHECK_SECONDS.
+INTAKE_MAX_CONSUMER_LAG = env_int("INTAKE_MAX_CONSUMER_LAG", 1_000_000, minimum=0)
+INTAKE_MAX_QUEUED_TASKS = env_int("INTAKE_MAX_QUEUED_TASKS", 1000, minimum=0)
+INTAKE_LOAD_CHECK_SECONDS = env_float("INTAKE_LOAD_CHECK_SECONDS", 5.0)
 
 # Celery, with Redis as the broker. Tasks are acknowledged after they finish
 # (acks_late), so a worker that dies mid-batch leaves the batch in Redis to
@@ -233,6 +240,17 @@ LOGPLATFORM_API_URL = env_str("LOGPLATFORM_API_URL", "http://127.0.0.1:8000/api/
 # A relative path is taken from the project root.
 LOGPLATFORM_TEST_DATA = env_str("LOGPLATFORM_TEST_DATA", "../shared/data")
 
+# Health and metrics. Each dependency probe of /readyz and of the intake's
+# load check gives up after DEPENDENCY_TIMEOUT_SECONDS. /readyz fails while
+# the consumer group's lag exceeds READY_MAX_CONSUMER_LAG.
+DEPENDENCY_TIMEOUT_SECONDS = env_float("DEPENDENCY_TIMEOUT_SECONDS", 1.5)
+READY_MAX_CONSUMER_LAG = env_int("READY_MAX_CONSUMER_LAG", 1_000_000, minimum=0)
+# With a token, /metrics requires "Authorization: Bearer <token>"; without
+# one, anyone who reaches the API may read it.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
+# prometheus_client reads this variable itself; see ops/metrics.py.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
@@ -248,6 +266,7 @@ LOGGING = {
         "logs": {"level": LOG_LEVEL},
         "alerts": {"level": LOG_LEVEL},
         "logplatform": {"level": LOG_LEVEL},
+        "ops": {"level": LOG_LEVEL},
     },
 }
 

@@ -15,6 +15,7 @@ for app_router in (logs_router, alerts_router):
     api.registry.extend(app_router.registry)
 
 urlpatterns = [
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("overview/", overview, name="overview"),
     path("api/stats/", include("analytics.urls")),

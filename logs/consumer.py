@@ -8,6 +8,7 @@ insert ignores the ids already stored, so nothing is lost or doubled.
 """
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from django.utils import timezone
 from logs.kafka import producer_config
 from logs.tasks import store_logs
 from logs.validation import PIPELINE_FIELDS, EntryInvalid, normalize_entry
+from ops.metrics import CONSUMER_LAG, ENTRIES_DEAD_LETTERED, mark_process_dead
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ class LogConsumer:
             self._log_stats()
             self._consumer.close()
             self._dlq.flush(10)
+            # Remove this process's share of the lag gauge.
+            mark_process_dead(os.getpid())
             logger.info("Consumer stopped")
 
     # Reading
@@ -228,6 +232,7 @@ class LogConsumer:
         self.stats.batches += 1
         self.stats.entries += len(entries)
         self.stats.dead_lettered += len(dead)
+        ENTRIES_DEAD_LETTERED.inc(len(dead))
 
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
         for item in dead:
@@ -339,13 +344,16 @@ class LogConsumer:
 
     def _log_stats(self) -> None:
         elapsed = time.monotonic() - self.stats.since
+        lag = self.lag()
+        if isinstance(lag, int):
+            CONSUMER_LAG.set(lag)
         logger.info(
             "Consumer: %d batches, %d entries, %d dead-lettered in %.0fs; lag %s",
             self.stats.batches,
             self.stats.entries,
             self.stats.dead_lettered,
             elapsed,
-            self.lag(),
+            lag,
         )
         self.stats.reset()
 

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from logs.kafka import get_intake_producer
 from logs.tasks import store_logs
+from ops.metrics import ENTRIES_ACCEPTED, FALLBACK_ENTRIES
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def accept_entries(
     if payloads is None:
         payloads = [encode_entry(entry) for entry in entries]
     missing = get_intake_producer().publish(payloads)
+    ENTRIES_ACCEPTED.labels("kafka").inc(len(payloads) - len(missing))
     if not missing:
         return "kafka"
 
@@ -68,7 +70,10 @@ def accept_entries(
             leftovers[0]["id"],
             exc,
         )
+        FALLBACK_ENTRIES.labels("failed").inc(len(leftovers))
         raise IntakeUnavailable(str(exc)) from exc
+    FALLBACK_ENTRIES.labels("queued").inc(len(leftovers))
+    ENTRIES_ACCEPTED.labels("fallback").inc(len(leftovers))
     logger.info(
         "Intake sent %d entries starting with %s through the Celery fallback",
         len(leftovers),

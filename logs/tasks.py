@@ -8,6 +8,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from logs.partitions import ensure_partitions
 from logs.retention import purge
 from logs.storage import insert_entries
+from ops.metrics import ENTRIES_DUPLICATE, ENTRIES_STORED
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ def store_logs(self, entries: list[dict[str, Any]]) -> int:
         raise self.retry(exc=exc, countdown=delay) from exc
 
     duplicates = len(entries) - stored
+    ENTRIES_STORED.inc(stored)
+    ENTRIES_DUPLICATE.inc(duplicates)
     logger.info(
         "store_logs: stored %d of %d entries (%d already stored), first id %s",
         stored,

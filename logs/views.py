@@ -6,6 +6,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
+from logs.backpressure import overload_reason
 from logs.filters import LogFilter
 from logs.intake import IntakeUnavailable, accept_entries, encode_entry
 from logs.models import Log
@@ -14,6 +15,7 @@ from logs.parsers import RequestTooLarge
 from logs.permissions import IsIntakeClient, IsLoggedInUser
 from logs.serializers import LogSerializer
 from logs.validation import BatchInvalid, EntryError, normalize_batch
+from ops.metrics import ENTRIES_REJECTED
 
 logger = logging.getLogger(__name__)
 
@@ -44,29 +46,35 @@ class LogViewSet(
 
     def create(self, request, *args, **kwargs):
         items = self._entries_from(request.data)
+        overloaded = overload_reason()
+        if overloaded:
+            ENTRIES_REJECTED.labels("overloaded").inc(len(items))
+            return self._unavailable_response(
+                f"Intake is overloaded ({overloaded}); nothing was accepted. "
+                "Send the entries again after the delay."
+            )
+
         try:
             entries = normalize_batch(items, timezone.now())
         except BatchInvalid as exc:
+            ENTRIES_REJECTED.labels("invalid").inc(len(items))
             return self._invalid_response(exc.errors)
 
         payloads = [encode_entry(entry) for entry in entries]
         oversized = self._oversized(payloads)
         if oversized:
+            ENTRIES_REJECTED.labels("too_large").inc(len(items))
             return self._invalid_response(oversized)
 
         ids = [entry["id"] for entry in entries]
         try:
             accept_entries(entries, payloads)
         except IntakeUnavailable:
-            retry_after = settings.INTAKE_RETRY_AFTER_SECONDS
-            return Response(
-                {
-                    "detail": "Log storage is unavailable; nothing was accepted. "
-                    "Send the same entries again with these ids after the delay.",
-                    "ids": ids,
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(retry_after)},
+            ENTRIES_REJECTED.labels("unavailable").inc(len(items))
+            return self._unavailable_response(
+                "Log storage is unavailable; nothing was accepted. "
+                "Send the same entries again with these ids after the delay.",
+                ids=ids,
             )
         return Response(
             {"accepted": len(entries), "ids": ids}, status=status.HTTP_202_ACCEPTED
@@ -85,6 +93,7 @@ class LogViewSet(
         if not data:
             raise ParseError("The array is empty; send at least one entry.")
         if len(data) > settings.INTAKE_MAX_BATCH:
+            ENTRIES_REJECTED.labels("batch_too_large").inc(len(data))
             raise RequestTooLarge(
                 f"The array holds {len(data)} entries; the limit is "
                 f"{settings.INTAKE_MAX_BATCH} per request."
@@ -108,6 +117,14 @@ class LogViewSet(
                     )
                 )
         return errors
+
+    @staticmethod
+    def _unavailable_response(detail: str, **extra) -> Response:
+        return Response(
+            {"detail": detail, **extra},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(settings.INTAKE_RETRY_AFTER_SECONDS)},
+        )
 
     @staticmethod
     def _invalid_response(errors: list[EntryError]) -> Response:
