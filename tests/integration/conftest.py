@@ -105,6 +105,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     redis_url = _with_database(settings.CELERY_BROKER_URL, REDIS_TEST_DB)
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
+    metrics_dir = tmp_path_factory.mktemp("metrics")
     env = os.environ | {
         "DATABASE_URL": (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
@@ -124,6 +125,8 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
         "PYTHONUNBUFFERED": "1",
         # Notification retries wait 1, 2, 4... seconds instead of 5, 10, 20...
         "NOTIFICATION_RETRY_BASE_SECONDS": "1",
+        # The API's /metrics adds up the counts of every process, as in `make run`.
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     log_dir = tmp_path_factory.mktemp("pipeline")
     api = ManagedProcess(
