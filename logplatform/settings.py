@@ -154,9 +154,10 @@ INTAKE_MAX_MESSAGE_LENGTH = env_int("INTAKE_MAX_MESSAGE_LENGTH", 256 * 1024, min
 INTAKE_MAX_METADATA_DEPTH = env_int("INTAKE_MAX_METADATA_DEPTH", 32, minimum=1)
 INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
-# Backpressure: intake answers 503 while the consumer group's lag on
+# Backpressure: intake returns 503 while the consumer group's lag on
 # KAFKA_TOPIC or the tasks waiting in the Celery queue exceed these limits.
 # Each API process reads both figures at most once per INTAKE_LOAD_CHECK_SECONDS.
+# NOTE: the default limits are estimates, not measured on a loaded pipeline.
 INTAKE_MAX_CONSUMER_LAG = env_int("INTAKE_MAX_CONSUMER_LAG", 1_000_000, minimum=0)
 INTAKE_MAX_QUEUED_TASKS = env_int("INTAKE_MAX_QUEUED_TASKS", 1000, minimum=0)
 INTAKE_LOAD_CHECK_SECONDS = env_float("INTAKE_LOAD_CHECK_SECONDS", 5.0)

@@ -34,7 +34,7 @@ class LoadCheck:
             and time.monotonic() - checked_at < settings.INTAKE_LOAD_CHECK_SECONDS
         ):
             return self._reason
-        # One thread reads the figures; the others keep the previous answer
+        # One thread reads the figures. The others return the previous reason
         # instead of queueing behind a slow broker.
         if not self._lock.acquire(blocking=False):
             return self._reason

@@ -74,6 +74,8 @@ ENTRIES_DEAD_LETTERED = Counter(
     "logplatform_entries_dead_lettered",
     "Kafka messages the consumer moved to the dead-letter topic.",
 )
+# NOTE: a consumer killed without a clean stop keeps its last lag in the sum
+# until the metrics folder is emptied, because only its exit removes it.
 CONSUMER_LAG = Gauge(
     "logplatform_consumer_lag",
     "Messages not yet read in the partitions assigned to the consumers.",

@@ -2,7 +2,7 @@
 
 Each probe takes a timeout in seconds and raises ProbeFailed with a short
 reason that names no host, port or password; the full error goes to the
-log instead, because /readyz shows the reason to anyone who asks.
+log instead, because /readyz shows the reason to anyone who requests it.
 """
 
 import logging
@@ -27,13 +27,13 @@ logger = logging.getLogger(__name__)
 
 # kombu's Redis transport keeps a queue's messages of priority 0 under the
 # queue's name and those of the other default steps (3, 6, 9) under the
-# name, this separator and the step (kombu 5, `Channel.priority_steps`).
+# name, this separator and the step (kombu 5.7, `redis.Channel._q_for_pri`).
 _PRIORITY_SEPARATOR = "\x06\x16"
 _PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 class ProbeFailed(Exception):
-    """A dependency did not answer as expected; the message is the reason."""
+    """A dependency probe failed. The message is the reason, safe to show anyone."""
 
 
 def probe_database(timeout: float) -> None:

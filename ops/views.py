@@ -103,7 +103,7 @@ _ready_cache = _ReadyCache()
 @require_GET
 @never_cache
 def readyz(request):
-    """Return 200 when every dependency answers and the consumer keeps up, else 503."""
+    """Return 200 when every dependency responds and the consumer keeps up, else 503."""
     checks = _ready_cache.current()
     ready = all(check["status"] == "ok" for check in checks.values())
     if not ready:
