@@ -1,8 +1,11 @@
 """Fixtures shared by the unit and integration tests."""
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
 from django.db import connection
 
 
@@ -26,3 +29,16 @@ def db_access(django_db_setup, django_db_blocker) -> Iterator[None]:
         finally:
             if created is not None:
                 teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture
+def kafka_topic() -> Iterator[str]:
+    """A Kafka topic of two partitions for one test, deleted afterwards."""
+    name = f"test-topic-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    created = admin.create_topics(
+        [NewTopic(name, num_partitions=2, replication_factor=1)]
+    )
+    created[name].result(timeout=30)
+    yield name
+    admin.delete_topics([name])[name].result(timeout=30)

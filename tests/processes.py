@@ -32,6 +32,17 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+def gunicorn_command(port: int, *extra: str) -> list[str]:
+    """Return the command line of the API on 127.0.0.1:`port`."""
+    return [
+        str(BIN / "gunicorn"),
+        "logplatform.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        *extra,
+    ]
+
+
 def worker_command(concurrency: int, *extra: str) -> list[str]:
     """Return the command line of a Celery worker with task events on."""
     return [

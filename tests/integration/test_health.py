@@ -4,12 +4,10 @@ import uuid
 
 import pytest
 import requests
-from confluent_kafka.admin import AdminClient, NewTopic
-from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import stored_count, wait_until
-from tests.processes import BIN, ManagedProcess, free_port
+from tests.processes import ManagedProcess, free_port, gunicorn_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -96,22 +94,11 @@ def test_metrics_follow_a_batch(pipeline):
     assert stored_count(service_name=service) == 40
 
 
-@pytest.fixture
-def idle_topic():
-    """A topic that no consumer reads, so each entry sent to it adds to the lag."""
-    name = f"test-idle-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[
-        name
-    ].result(timeout=30)
-    yield name
-    admin.delete_topics([name])[name].result(timeout=30)
-
-
-def test_intake_rejects_over_lag_limit(pipeline, idle_topic):
+def test_intake_rejects_over_lag_limit(pipeline, kafka_topic):
+    # No consumer reads kafka_topic, so each entry sent to it adds to the lag.
     port = free_port()
     env = pipeline.env | {
-        "KAFKA_TOPIC": idle_topic,
+        "KAFKA_TOPIC": kafka_topic,
         "KAFKA_CONSUMER_GROUP": f"test-idle-group-{uuid.uuid4().hex[:8]}",
         "INTAKE_MAX_CONSUMER_LAG": "0",
         "INTAKE_LOAD_CHECK_SECONDS": "0",
@@ -119,14 +106,7 @@ def test_intake_rejects_over_lag_limit(pipeline, idle_topic):
     }
     api = ManagedProcess(
         "api-lag-limit",
-        [
-            str(BIN / "gunicorn"),
-            "logplatform.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
+        gunicorn_command(port, "--workers", "1"),
         env,
         pipeline.log_dir,
     )

@@ -34,7 +34,12 @@ from logs.levels import Level
 from logs.models import Log
 from logs.storage import insert_entries
 from tests.integration.conftest import wait_until
-from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+from tests.processes import (
+    PROJECT_ROOT,
+    ManagedProcess,
+    free_port,
+    gunicorn_command,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -116,16 +121,7 @@ def server(db_access, tmp_path_factory) -> Iterator[str]:
     }
     api = ManagedProcess(
         "overview-api",
-        [
-            str(BIN / "gunicorn"),
-            "logplatform.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
+        gunicorn_command(port, "--workers", "1", "--threads", "4"),
         env,
         tmp_path_factory.mktemp("overview"),
     )

@@ -11,7 +11,6 @@ import uuid
 import pytest
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from ops import probes, views
 from ops.probes import ProbeFailed
@@ -26,18 +25,6 @@ def fresh_readiness(monkeypatch):
     monkeypatch.setattr(views, "READY_REUSE_SECONDS", 0.0)
     yield
     probes._admin_clients.clear()
-
-
-@pytest.fixture
-def kafka_topic(settings):
-    """A two-partition topic of its own, deleted afterwards."""
-    name = f"test-health-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
-    admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[
-        name
-    ].result(timeout=30)
-    yield name
-    admin.delete_topics([name])[name].result(timeout=30)
 
 
 def test_healthz_ok(client):
