@@ -1,5 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularSwaggerView,
+)
 from rest_framework.routers import DefaultRouter
 
 from alerts.urls import router as alerts_router
@@ -18,6 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("overview/", overview, name="overview"),
     path("api/stats/", include("analytics.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api.urls)),
     path("api-auth/", include("rest_framework.urls")),
 ]
