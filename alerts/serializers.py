@@ -181,6 +181,10 @@ class SilenceSerializer(serializers.Serializer):
                 return {"until": timezone.now() + parse_duration(str(data["for"]))}
             except ValueError as error:
                 raise serializers.ValidationError({"for": [str(error)]}) from error
+            except OverflowError as error:
+                raise serializers.ValidationError(
+                    {"for": [f"{data['for']!r} ends after the year 9999."]}
+                ) from error
         if "until" not in data:
             raise serializers.ValidationError(
                 {

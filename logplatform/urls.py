@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from alerts.urls import router as alerts_router
 from analytics.views import overview
+from logplatform.views import not_found
 from logs.urls import router as logs_router
 
 # One router for the whole API, so its root page lists every endpoint.
@@ -27,3 +28,5 @@ urlpatterns = [
     path("api/", include(api.urls)),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+handler404 = not_found

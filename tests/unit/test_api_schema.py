@@ -58,3 +58,16 @@ def test_docs_page_loads_local_assets():
     assert scripts
     for script in scripts:
         assert client.get(script).status_code == 200, script
+
+
+def test_unrouted_api_path_gets_json_404():
+    # The router's id pattern excludes dots, so this URL matches no route.
+    response = Client().get("/api/logs/1.5/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_unrouted_page_keeps_html_404():
+    response = Client().get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
