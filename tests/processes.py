@@ -122,3 +122,26 @@ def run_services(*args: str) -> None:
         raise RuntimeError(
             f"services.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         )
+
+
+def database_url(db: dict) -> str:
+    """Return the postgres:// URL of a Django database settings dict."""
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
+        f"{db['NAME']}"
+    )
+
+
+def gunicorn_command(port: int, *extra: str) -> list[str]:
+    """Return the command line of the API on 127.0.0.1 with 2 workers of 4 threads."""
+    return [
+        str(BIN / "gunicorn"),
+        "logplatform.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        *extra,
+    ]

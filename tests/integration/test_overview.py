@@ -34,7 +34,7 @@ from logs.levels import Level
 from logs.models import Log
 from logs.storage import insert_entries
 from tests.integration.conftest import wait_until
-from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, database_url, free_port
 
 pytestmark = [pytest.mark.integration]
 
@@ -107,10 +107,7 @@ def server(db_access, tmp_path_factory) -> Iterator[str]:
     db = connection.settings_dict
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
-            f"{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(db),
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
     }

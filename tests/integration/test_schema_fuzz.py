@@ -35,11 +35,18 @@ from schemathesis.specs.openapi.checks import (
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
 from logs.models import ApiKey
 from tests.integration.conftest import REDIS_TEST_DB, _with_database
-from tests.processes import BIN, ManagedProcess, free_port, wait_until
+from tests.processes import (
+    ManagedProcess,
+    database_url,
+    free_port,
+    gunicorn_command,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-# Examples per operation. About 25 operations at this count take some 30 s.
+# Examples per operation and generation mode. With 25 operations the whole
+# run took 35 to 42 s on the development machine.
 EXAMPLES_PER_OPERATION = 15
 # Webhook and Slack channels the fuzzer creates point here instead, a port on
 # loopback where nothing listens, so a test notification never leaves the
@@ -103,10 +110,7 @@ def fuzz_server(db_access, tmp_path_factory) -> Iterator[FuzzServer]:
     db = connection.settings_dict
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
-            f"{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(db),
         "REDIS_URL": _with_database(settings.CELERY_BROKER_URL, REDIS_TEST_DB),
         "KAFKA_TOPIC": topic,
         "DJANGO_DEBUG": "false",
@@ -114,16 +118,7 @@ def fuzz_server(db_access, tmp_path_factory) -> Iterator[FuzzServer]:
     }
     api = ManagedProcess(
         "fuzz-api",
-        [
-            str(BIN / "gunicorn"),
-            "logplatform.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-        ],
+        gunicorn_command(port),
         env,
         tmp_path_factory.mktemp("fuzz"),
     )
