@@ -1,6 +1,7 @@
 import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -10,6 +11,13 @@ from logs.levels import Level, parse_level
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "DEBUG, INFO, WARNING, ERROR or CRITICAL; any alias is "
+        "accepted when writing.",
+    }
+)
 class LevelField(serializers.Field):
     """A level written and shown by name; any alias is accepted."""
 
@@ -173,6 +181,10 @@ class SilenceSerializer(serializers.Serializer):
                 return {"until": timezone.now() + parse_duration(str(data["for"]))}
             except ValueError as error:
                 raise serializers.ValidationError({"for": [str(error)]}) from error
+            except OverflowError as error:
+                raise serializers.ValidationError(
+                    {"for": [f"{data['for']!r} ends after the year 9999."]}
+                ) from error
         if "until" not in data:
             raise serializers.ValidationError(
                 {
@@ -183,6 +195,32 @@ class SilenceSerializer(serializers.Serializer):
                 }
             )
         return super().to_internal_value(data)
+
+
+# SilenceSerializer reads "for" itself, so the schema of its body is written out.
+SILENCE_REQUEST_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "for": {"type": "string", "description": "30m, 1h, 1d, 2w..."}
+            },
+            "required": ["for"],
+        },
+        {
+            "type": "object",
+            "properties": {
+                "until": {
+                    "type": "string",
+                    "format": "date-time",
+                    "nullable": True,
+                    "description": "End of the silence; null lifts it.",
+                }
+            },
+            "required": ["until"],
+        },
+    ]
+}
 
 
 class NotificationDeliverySerializer(serializers.ModelSerializer):

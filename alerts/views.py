@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -9,13 +10,17 @@ from alerts.filters import AlertFilter, AlertRuleFilter, NotificationDeliveryFil
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
 from alerts.notifications import send_test_notification
 from alerts.serializers import (
+    SILENCE_REQUEST_SCHEMA,
     AlertRuleSerializer,
     AlertSerializer,
     NotificationChannelSerializer,
     NotificationDeliverySerializer,
     SilenceSerializer,
 )
+from logplatform.schema import error
 from logs.permissions import IsLoggedInUser, IsStaffToChange
+
+CONFLICT = error("The alert's state does not allow this change.")
 
 
 class AlertCursorPagination(CursorPagination):
@@ -66,6 +71,11 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
     pagination_class = SettingsPagination
     filterset_class = AlertRuleFilter
 
+    @extend_schema(
+        summary="Silence every alert of the rule",
+        request={"application/json": SILENCE_REQUEST_SCHEMA},
+        responses={200: AlertRuleSerializer},
+    )
     @action(detail=True, methods=["post"], serializer_class=SilenceSerializer)
     def silence(self, request, pk=None):
         rule = self.get_object()
@@ -84,6 +94,11 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
     permission_classes = [IsStaffToChange]
     pagination_class = SettingsPagination
 
+    @extend_schema(
+        summary="Send a test notification",
+        request=None,
+        responses={202: NotificationDeliverySerializer},
+    )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Queue a test notification; its delivery shows how it went."""
@@ -109,6 +124,11 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         alert.refresh_from_db()
         return Response(self.get_serializer(alert).data)
 
+    @extend_schema(
+        summary="Acknowledge a firing alert",
+        request=None,
+        responses={200: AlertSerializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         try:
@@ -117,6 +137,11 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             return _conflict(error)
         return self._respond(alert)
 
+    @extend_schema(
+        summary="Resolve an open alert by hand",
+        request=None,
+        responses={200: AlertSerializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         try:
@@ -125,6 +150,11 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             return _conflict(error)
         return self._respond(alert)
 
+    @extend_schema(
+        summary="Silence an alert",
+        request={"application/json": SILENCE_REQUEST_SCHEMA},
+        responses={200: AlertSerializer},
+    )
     @action(detail=True, methods=["post"], serializer_class=SilenceSerializer)
     def silence(self, request, pk=None):
         alert = self.get_object()

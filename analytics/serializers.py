@@ -82,3 +82,17 @@ class StatsQuerySerializer(serializers.Serializer):
                 code="too_many_buckets",
             )
         return attrs | {"since": since, "until": until, "bucket": bucket}
+
+
+class StatsPointSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(help_text="Start of the bucket.")
+    count = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    """The body of GET /api/stats/: a count for every bucket of the range."""
+
+    bucket = serializers.ChoiceField(choices=list(BUCKET_SIZES))
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    series = StatsPointSerializer(many=True)

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +21,11 @@ from analytics.queries import (
     volume_by_level,
     volume_series,
 )
-from analytics.serializers import StatsQuerySerializer, default_bucket
+from analytics.serializers import (
+    StatsQuerySerializer,
+    StatsSerializer,
+    default_bucket,
+)
 from logs.levels import Level
 from logs.permissions import IsLoggedInUser
 
@@ -38,6 +43,11 @@ class StatsView(APIView):
 
     permission_classes = [IsLoggedInUser]
 
+    @extend_schema(
+        summary="Count entries per time bucket",
+        parameters=[StatsQuerySerializer],
+        responses={200: StatsSerializer},
+    )
     def get(self, request):
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

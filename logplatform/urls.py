@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularSwaggerView,
+)
 from rest_framework.routers import DefaultRouter
 
 from alerts.urls import router as alerts_router
 from analytics.views import overview
+from logplatform.views import not_found
 from logs.urls import router as logs_router
 
 # One router for the whole API, so its root page lists every endpoint.
@@ -19,6 +24,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("overview/", overview, name="overview"),
     path("api/stats/", include("analytics.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api.urls)),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+handler404 = not_found

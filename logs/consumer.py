@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 MESSAGE_ID_NAMESPACE = uuid.UUID("5f0b3c39-8a51-4f27-9a43-7d1bb0c6f2a1")
 # Waits between attempts to enqueue a batch while the broker is down.
 ENQUEUE_RETRY_DELAYS = (0.5, 1, 2, 5, 10)
+# Bytes of a message kept in the dead-letter topic when the whole message is
+# too large for it.
+DEAD_LETTER_KEPT_BYTES = 64 * 1024
 
 
 class BatchAbandoned(Exception):
@@ -244,17 +247,7 @@ class LogConsumer:
                 message.offset(),
                 item.reason,
             )
-            self._dlq.produce(
-                self.dlq_topic,
-                value=message.value(),
-                key=message.key(),
-                headers=[
-                    ("dlq.reason", item.reason.encode()),
-                    ("dlq.topic", message.topic().encode()),
-                    ("dlq.partition", str(message.partition()).encode()),
-                    ("dlq.offset", str(message.offset()).encode()),
-                ],
-            )
+            self._produce_dead_letter(message, item.reason)
         # The batch is committed only once the dead letters are durable.
         while True:
             remaining = self._dlq.flush(10)
@@ -266,6 +259,40 @@ class LogConsumer:
                 "Dead-letter topic %s has not confirmed %d messages; waiting",
                 self.dlq_topic,
                 remaining,
+            )
+
+    def _produce_dead_letter(self, message: Message, reason: str) -> None:
+        value = message.value() or b""
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.topic", message.topic().encode()),
+            ("dlq.partition", str(message.partition()).encode()),
+            ("dlq.offset", str(message.offset()).encode()),
+            ("dlq.size", str(len(value)).encode()),
+        ]
+        try:
+            self._dlq.produce(
+                self.dlq_topic, value=value, key=message.key(), headers=headers
+            )
+        except KafkaException as exc:
+            # A value larger than the producer's message.max.bytes would stop
+            # the consumer on every restart, so its start is kept instead.
+            # The dlq.truncated header tells the replay to leave it alone.
+            logger.error(
+                "Dead letter %s [%s] offset %s of %d bytes rejected (%s); "
+                "keeping its first %d bytes",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                len(value),
+                exc,
+                DEAD_LETTER_KEPT_BYTES,
+            )
+            self._dlq.produce(
+                self.dlq_topic,
+                value=value[:DEAD_LETTER_KEPT_BYTES],
+                key=message.key(),
+                headers=headers + [("dlq.truncated", b"1")],
             )
 
     def _enqueue_with_retry(self, entries: list[dict[str, Any]]) -> None:

@@ -2,10 +2,18 @@ import logging
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
+from logplatform.schema import AutoSchema
 from logs.backpressure import overload_reason
 from logs.filters import LogFilter
 from logs.intake import IntakeUnavailable, accept_entries, encode_entry
@@ -13,13 +21,66 @@ from logs.models import Log
 from logs.pagination import LogCursorPagination
 from logs.parsers import RequestTooLarge
 from logs.permissions import IsIntakeClient, IsLoggedInUser
-from logs.serializers import LogSerializer
+from logs.serializers import (
+    IntakeAcceptedSerializer,
+    IntakeRejectedSerializer,
+    IntakeUnavailableSerializer,
+    LogEntryInputSerializer,
+    LogSerializer,
+)
 from logs.validation import BatchInvalid, EntryError, normalize_batch
 from ops.metrics import ENTRIES_REJECTED
 
 logger = logging.getLogger(__name__)
 
 
+class IntakeSchema(AutoSchema):
+    """Describe the intake body as one entry or a non-empty array of entries."""
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        if self.view.action != "create":
+            return super()._get_request_for_media_type(serializer, direction)
+        entry = self.resolve_serializer(LogEntryInputSerializer, direction).ref
+        batch = {
+            "type": "array",
+            "items": entry,
+            "minItems": 1,
+            "maxItems": settings.INTAKE_MAX_BATCH,
+        }
+        return {"oneOf": [entry, batch]}, True
+
+
+INTAKE_RESPONSES = {
+    202: IntakeAcceptedSerializer,
+    400: OpenApiResponse(
+        IntakeRejectedSerializer,
+        description="Invalid JSON or an invalid entry; nothing was accepted.",
+    ),
+    503: OpenApiResponse(
+        IntakeUnavailableSerializer,
+        description="Neither Kafka nor Redis took the entries; nothing was "
+        "accepted. Retry after Retry-After seconds with the same ids.",
+    ),
+}
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[503],
+    description="Seconds to wait before sending again.",
+)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Send log entries",
+        request=LogEntryInputSerializer,
+        responses=INTAKE_RESPONSES,
+        parameters=[RETRY_AFTER],
+    ),
+    list=extend_schema(summary="List stored entries, newest first"),
+    retrieve=extend_schema(summary="Read one stored entry"),
+)
 class LogViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -34,6 +95,7 @@ class LogViewSet(
     serializer_class = LogSerializer
     pagination_class = LogCursorPagination
     filterset_class = LogFilter
+    schema = IntakeSchema()
 
     def get_permissions(self):
         if self.action == "create":

@@ -32,17 +32,6 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-def gunicorn_command(port: int, *extra: str) -> list[str]:
-    """Return the command line of the API on 127.0.0.1:`port`."""
-    return [
-        str(BIN / "gunicorn"),
-        "logplatform.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        *extra,
-    ]
-
-
 def worker_command(concurrency: int, *extra: str) -> list[str]:
     """Return the command line of a Celery worker with task events on."""
     return [
@@ -133,3 +122,29 @@ def run_services(*args: str) -> None:
         raise RuntimeError(
             f"services.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         )
+
+
+def database_url(db: dict) -> str:
+    """Return the postgres:// URL of a Django database settings dict."""
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
+        f"{db['NAME']}"
+    )
+
+
+def gunicorn_command(port: int, *extra: str) -> list[str]:
+    """Return the command line of the API on 127.0.0.1 with 2 workers of 4 threads.
+
+    Later options in `extra` override these, as in `"--workers", "1"`.
+    """
+    return [
+        str(BIN / "gunicorn"),
+        "logplatform.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        *extra,
+    ]

@@ -25,7 +25,9 @@ from tests.processes import (
     BIN,
     PROJECT_ROOT,
     ManagedProcess,
+    database_url,
     free_port,
+    gunicorn_command,
     wait_until,
     worker_command,
 )
@@ -107,10 +109,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     port = free_port()
     metrics_dir = tmp_path_factory.mktemp("metrics")
     env = os.environ | {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
-            f"{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(db),
         "REDIS_URL": redis_url,
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         "KAFKA_TOPIC": topic,
@@ -131,18 +130,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     log_dir = tmp_path_factory.mktemp("pipeline")
     api = ManagedProcess(
         "api",
-        [
-            str(BIN / "gunicorn"),
-            "logplatform.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--graceful-timeout",
-            "10",
-        ],
+        gunicorn_command(port, "--graceful-timeout", "10"),
         env,
         log_dir,
     )

@@ -37,6 +37,7 @@ from tests.integration.conftest import wait_until
 from tests.processes import (
     PROJECT_ROOT,
     ManagedProcess,
+    database_url,
     free_port,
     gunicorn_command,
 )
@@ -112,10 +113,7 @@ def server(db_access, tmp_path_factory) -> Iterator[str]:
     db = connection.settings_dict
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
-            f"{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(db),
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
     }

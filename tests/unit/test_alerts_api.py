@@ -194,6 +194,7 @@ def test_alert_silence_set_and_lifted(reader, alert):
     [
         {"for": "forever"},
         {"for": "0h"},
+        {"for": "999999w"},
         {"until": "2001-01-01T00:00:00Z"},
         {},
         {"for": "1h", "until": None},
