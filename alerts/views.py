@@ -15,7 +15,7 @@ from alerts.serializers import (
     NotificationDeliverySerializer,
     SilenceSerializer,
 )
-from logs.permissions import IsLoggedInUser, IsStaffToChange
+from logs.permissions import IsReader, IsStaffToChange
 
 
 class AlertCursorPagination(CursorPagination):
@@ -50,7 +50,7 @@ def _conflict(error: operations.OperationError) -> Response:
 
 
 class AlertRuleViewSet(viewsets.ModelViewSet):
-    """Alert rules. Anyone signed in may read them; staff may change them.
+    """Alert rules. Readers may read them; staff may change them.
 
     `POST /api/rules/<id>/silence/` with `{"for": "1h"}` or `{"until": TIME}`
     silences every alert of the rule; `{"until": null}` lifts the silence.
@@ -101,7 +101,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Alert.objects.select_related("rule", "acknowledged_by")
     serializer_class = AlertSerializer
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
     pagination_class = AlertCursorPagination
     filterset_class = AlertFilter
 
@@ -142,6 +142,6 @@ class NotificationDeliveryViewSet(
 
     queryset = NotificationDelivery.objects.select_related("channel")
     serializer_class = NotificationDeliverySerializer
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
     pagination_class = DeliveryCursorPagination
     filterset_class = NotificationDeliveryFilter

@@ -22,7 +22,7 @@ from analytics.queries import (
 )
 from analytics.serializers import StatsQuerySerializer, default_bucket
 from logs.levels import Level
-from logs.permissions import IsLoggedInUser
+from logs.permissions import IsReader
 
 _time_field = serializers.DateTimeField()
 
@@ -36,7 +36,7 @@ class StatsView(APIView):
     Counts lag the newest entries by up to a minute, until the next rollup.
     """
 
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
 
     def get(self, request):
         query = StatsQuerySerializer(data=request.query_params)

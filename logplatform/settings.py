@@ -153,6 +153,11 @@ INTAKE_MAX_MESSAGE_LENGTH = env_int("INTAKE_MAX_MESSAGE_LENGTH", 256 * 1024, min
 INTAKE_MAX_METADATA_DEPTH = env_int("INTAKE_MAX_METADATA_DEPTH", 32, minimum=1)
 INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
+# Entries per second that one ingest key may send (0 for no limit), and the
+# most it may send at once after a pause. A key's rate_limit and rate_burst
+# fields take their place. The counts are kept in Redis at REDIS_URL.
+INTAKE_RATE_LIMIT = env_int("INTAKE_RATE_LIMIT", 10_000, minimum=0)
+INTAKE_RATE_BURST = env_int("INTAKE_RATE_BURST", 50_000, minimum=1)
 
 # Celery, with Redis as the broker. Tasks are acknowledged after they finish
 # (acks_late), so a worker that dies mid-batch leaves the batch in Redis to
