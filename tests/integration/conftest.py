@@ -26,6 +26,7 @@ from tests.processes import (
     PROJECT_ROOT,
     ManagedProcess,
     free_port,
+    plain_http_environment,
     wait_until,
     worker_command,
 )
@@ -120,7 +121,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
         "CONSUMER_BATCH_SECONDS": "0.2",
         "CONSUMER_STATS_SECONDS": "5",
         "LOGPLATFORM_API_URL": f"http://127.0.0.1:{port}/api/logs/",
-        "DJANGO_DEBUG": "false",
+        **plain_http_environment(),
         "PYTHONUNBUFFERED": "1",
         # The key that a test makes sets its own limit where it needs one.
         "INTAKE_RATE_LIMIT": "0",

@@ -34,7 +34,13 @@ from logs.levels import Level
 from logs.models import Log
 from logs.storage import insert_entries
 from tests.integration.conftest import wait_until
-from tests.processes import BIN, PROJECT_ROOT, ManagedProcess, free_port
+from tests.processes import (
+    BIN,
+    PROJECT_ROOT,
+    ManagedProcess,
+    free_port,
+    plain_http_environment,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -111,7 +117,7 @@ def server(db_access, tmp_path_factory) -> Iterator[str]:
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
             f"{db['NAME']}"
         ),
-        "DJANGO_DEBUG": "false",
+        **plain_http_environment(),
         "PYTHONUNBUFFERED": "1",
     }
     api = ManagedProcess(
