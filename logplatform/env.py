@@ -105,7 +105,7 @@ def env_day_overrides(name: str) -> dict[str, int]:
     return overrides
 
 
-# Django's own check (security.W009) asks for at least this many
+# Django's own check (security.W009) requires at least this many
 # characters, of which at least this many different ones.
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARACTERS = 5

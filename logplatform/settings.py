@@ -24,7 +24,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 # For development only: with DEBUG off, start-up fails unless
-# DJANGO_SECRET_KEY holds a key of your own.
+# DJANGO_SECRET_KEY contains a key of your own.
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-change-me-in-production"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG:
@@ -34,7 +34,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # HTTPS. Each default is on when DEBUG is off. Behind a proxy that ends TLS,
 # set DJANGO_SECURE_PROXY_SSL_HEADER to the header it sets to "https" (such
-# as X-Forwarded-Proto), so Django sees those requests as secure and does
+# as X-Forwarded-Proto), so Django treats those requests as secure and does
 # not redirect them forever. Set it only if the proxy overwrites that header
 # on every request, or clients could claim HTTPS themselves.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)

@@ -23,7 +23,7 @@ class IsReader(BasePermission):
     """
 
     message = "Reading needs a signed-in user or a read API key."
-    read_only_message = "A read API key can only read; sign in to make changes."
+    read_only_message = "A read API key can only read. Sign in to make changes."
 
     def has_permission(self, request, view) -> bool:
         user = request.user

@@ -49,7 +49,7 @@ return {taken, wait_ms}
 
 @dataclass(frozen=True)
 class Limit:
-    """Entries per second and the most entries taken at once after a pause."""
+    """Entries per second, and the maximum entries taken at once after a pause."""
 
     rate: int
     burst: int
@@ -95,7 +95,7 @@ def limit_for(rate_limit: int | None, rate_burst: int | None) -> Limit | None:
 
 
 def take(key_id: int, limit: Limit, entries: int) -> Decision:
-    """Take `entries` from the key's bucket, or none if it holds too few.
+    """Take `entries` from the key's bucket, or none if it contains too few.
 
     When Redis cannot be reached the request is allowed and the error
     logged, because intake itself does not need Redis while Kafka works.

@@ -50,11 +50,11 @@ class LogViewSet(
         except BatchInvalid as exc:
             return self._invalid_response(exc.errors)
 
-        refused = self._out_of_scope(request.user, entries) or self._over_limit(
+        rejection = self._out_of_scope(request.user, entries) or self._over_limit(
             request.user, len(entries)
         )
-        if refused:
-            return refused
+        if rejection:
+            return rejection
 
         payloads = [encode_entry(entry) for entry in entries]
         oversized = self._oversized(payloads)
@@ -103,22 +103,22 @@ class LogViewSet(
         """Return a 403 if the key may not send entries for one of the services."""
         if not user.services:
             return None
-        refused = sorted({entry["service_name"] for entry in entries} - user.services)
-        if not refused:
+        forbidden = sorted({entry["service_name"] for entry in entries} - user.services)
+        if not forbidden:
             return None
         logger.warning(
             "Rejected entries for services %s from API key %s, limited to %s",
-            refused,
+            forbidden,
             user.key_id,
             sorted(user.services),
         )
         return Response(
             {
                 "detail": f"This API key may not send entries for the service "
-                f"{refused[0]!r}; it is limited to "
+                f"{forbidden[0]!r}; it is limited to "
                 f"{', '.join(sorted(user.services))}. "
                 "Nothing from this request was accepted.",
-                "services": refused,
+                "services": forbidden,
             },
             status=status.HTTP_403_FORBIDDEN,
         )

@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from alerts.models import Alert, AlertRule, NotificationChannel
+from alerts.models import AlertRule, NotificationChannel
 from logs import authentication
 from logs.models import ApiKey
+from tests.rows import open_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -58,18 +59,7 @@ def user_client(is_staff: bool) -> APIClient:
 
 @pytest.fixture
 def alert():
-    rule = AlertRule.objects.create(
-        name=f"rule {uuid.uuid4().hex[:6]}", kind=AlertRule.Kind.PATTERN
-    )
-    now = timezone.now()
-    return Alert.objects.create(
-        rule=rule,
-        severity=rule.severity,
-        value=1,
-        last_value=1,
-        first_seen=now,
-        last_seen=now,
-    )
+    return open_alert()
 
 
 def entry(service: str) -> dict:

@@ -1,6 +1,6 @@
 """Injection strings through every filter of every read endpoint.
 
-Each value must reach PostgreSQL as a parameter: no answer is a 5xx, no
+Each value must reach PostgreSQL as a parameter: no response is a 5xx, no
 filter returns a row that it should not, and the tables are still there.
 """
 
@@ -11,13 +11,13 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts.matching import match_filter
-from alerts.models import Alert, AlertRule
+from alerts.models import AlertRule
 from logs.models import Log
 from logs.storage import insert_entries
+from tests.rows import open_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -63,17 +63,7 @@ def stored(db):
         for minute in range(10)
     ]
     insert_entries(entries)
-    rule = AlertRule.objects.create(name=f"inject {SERVICE}", kind="pattern")
-    now = timezone.now()
-    Alert.objects.create(
-        rule=rule,
-        severity=rule.severity,
-        value=1,
-        last_value=1,
-        first_seen=now,
-        last_seen=now,
-        group=SERVICE,
-    )
+    open_alert(group=SERVICE)
     return entries
 
 
@@ -92,7 +82,7 @@ def assert_tables_intact(stored):
     assert Log.objects.filter(service_name=SERVICE).count() == len(stored)
 
 
-# Filters that compare text: no stored row holds any attack string, so each
+# Filters that compare text: no stored row contains any attack string, so each
 # must return no rows.
 TEXT_FILTERS = [
     ("/api/logs/", "service", WINDOW),

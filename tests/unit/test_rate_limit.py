@@ -1,4 +1,4 @@
-"""Per-key intake rate limits: the Redis token bucket and the 429 answer."""
+"""Per-key intake rate limits: the Redis token bucket and the 429 response."""
 
 import math
 import uuid
