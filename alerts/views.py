@@ -18,7 +18,7 @@ from alerts.serializers import (
     SilenceSerializer,
 )
 from logplatform.schema import error
-from logs.permissions import IsLoggedInUser, IsStaffToChange
+from logs.permissions import IsReader, IsStaffToChange
 
 CONFLICT = error("The alert's state does not allow this change.")
 
@@ -55,7 +55,7 @@ def _conflict(error: operations.OperationError) -> Response:
 
 
 class AlertRuleViewSet(viewsets.ModelViewSet):
-    """Alert rules. Anyone signed in may read them; staff may change them.
+    """Alert rules. Readers may read them; staff may change them.
 
     `POST /api/rules/<id>/silence/` with `{"for": "1h"}` or `{"until": TIME}`
     silences every alert of the rule; `{"until": null}` lifts the silence.
@@ -116,7 +116,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Alert.objects.select_related("rule", "acknowledged_by")
     serializer_class = AlertSerializer
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
     pagination_class = AlertCursorPagination
     filterset_class = AlertFilter
 
@@ -172,6 +172,6 @@ class NotificationDeliveryViewSet(
 
     queryset = NotificationDelivery.objects.select_related("channel")
     serializer_class = NotificationDeliverySerializer
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
     pagination_class = DeliveryCursorPagination
     filterset_class = NotificationDeliveryFilter

@@ -27,7 +27,7 @@ from analytics.serializers import (
     default_bucket,
 )
 from logs.levels import Level
-from logs.permissions import IsLoggedInUser
+from logs.permissions import IsReader
 
 _time_field = serializers.DateTimeField()
 
@@ -41,7 +41,7 @@ class StatsView(APIView):
     Counts lag the newest entries by up to a minute, until the next rollup.
     """
 
-    permission_classes = [IsLoggedInUser]
+    permission_classes = [IsReader]
 
     @extend_schema(
         summary="Count entries per time bucket",

@@ -38,7 +38,7 @@ from bench.client import LoadResult, LoadSpec, drain, new_sample_queue, run_load
 from bench.entries import data_folder, load_lines, make_batch
 from bench.report import format_report, summarize
 from bench.stack import Stack, cpu_per_thousand, create_topics, delete_topics
-from tests.processes import BIN, PROJECT_ROOT
+from tests.processes import BIN, PROJECT_ROOT, plain_http_environment
 
 logger = logging.getLogger("bench")
 
@@ -171,13 +171,15 @@ def configure(args: argparse.Namespace) -> dict[str, str]:
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
-            "DJANGO_DEBUG": "false",
+            **plain_http_environment(),
             "PYTHONUNBUFFERED": "1",
             # Phase C runs the API without a consumer, so everything it
             # produces counts as consumer lag. The benchmark measures how
             # much the pipeline takes, so intake backpressure stays off.
             "INTAKE_MAX_CONSUMER_LAG": str(10**15),
             "INTAKE_MAX_QUEUED_TASKS": str(10**15),
+            # The benchmark measures the ceiling, with no per-key limit.
+            "INTAKE_RATE_LIMIT": "0",
         }
     )
     ensure_database(database_url)

@@ -105,10 +105,12 @@ def create_database(name: str) -> None:
 
 def set_up_django(name: str) -> None:
     os.environ["DATABASE_URL"] = database_url(name)
-    # Debug mode keeps every query in memory and adds work per query.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logplatform.settings")
     sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.processes import plain_http_environment
+
+    # Debug mode keeps every query in memory and adds work per query.
+    os.environ.update(plain_http_environment())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logplatform.settings")
     import django
 
     django.setup()

@@ -6,6 +6,7 @@ request.
 """
 
 import os
+import re
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -102,3 +103,44 @@ def env_day_overrides(name: str) -> dict[str, int]:
         if overrides[key] < 0:
             raise ImproperlyConfigured(f"{name}: {item!r} has negative days.")
     return overrides
+
+
+# Django's own check (security.W009) requires at least this many
+# characters, of which at least this many different ones.
+MIN_SECRET_KEY_LENGTH = 50
+MIN_SECRET_KEY_UNIQUE_CHARACTERS = 5
+
+
+def check_production_secret_key(key: str, development_key: str) -> None:
+    """Raise ImproperlyConfigured unless `key` is fit for a server with DEBUG off."""
+    if not key or key == development_key:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is missing or is the development key, and "
+            "DJANGO_DEBUG is false. Set DJANGO_SECRET_KEY to a long random "
+            "string, for example the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
+    if (
+        key.startswith("django-insecure")
+        or len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < MIN_SECRET_KEY_UNIQUE_CHARACTERS
+    ):
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG=false: use at "
+            f"least {MIN_SECRET_KEY_LENGTH} random characters, not starting "
+            "with 'django-insecure'."
+        )
+
+
+def proxy_ssl_header(header: str) -> tuple[str, str] | None:
+    """Turn a header name such as X-Forwarded-Proto into SECURE_PROXY_SSL_HEADER."""
+    header = header.strip()
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={header!r} is not a header name; "
+            "use letters, digits and dashes, as in X-Forwarded-Proto."
+        )
+    meta_name = "HTTP_" + header.upper().replace("-", "_")
+    return meta_name, "https"

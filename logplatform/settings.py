@@ -9,6 +9,7 @@ configuration. The README lists each variable with its default.
 from pathlib import Path
 
 from logplatform.env import (
+    check_production_secret_key,
     database_from_url,
     env_bool,
     env_day_overrides,
@@ -16,17 +17,42 @@ from logplatform.env import (
     env_int,
     env_list,
     env_str,
+    proxy_ssl_header,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The default key is for development only; `check --deploy` flags it.
-SECRET_KEY = env_str(
-    "DJANGO_SECRET_KEY", "django-insecure-development-key-change-me-in-production"
-)
 DEBUG = env_bool("DJANGO_DEBUG", True)
+# For development only: with DEBUG off, start-up fails unless
+# DJANGO_SECRET_KEY contains a key of your own.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-change-me-in-production"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+if not DEBUG:
+    check_production_secret_key(SECRET_KEY, DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# HTTPS. Each default is on when DEBUG is off. Behind a proxy that ends TLS,
+# set DJANGO_SECURE_PROXY_SSL_HEADER to the header it sets to "https" (such
+# as X-Forwarded-Proto), so Django treats those requests as secure and does
+# not redirect them forever. Set it only if the proxy overwrites that header
+# on every request, or clients could claim HTTPS themselves.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(
+    env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "")
+)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Strict-Transport-Security: browsers use only HTTPS for this many seconds
+# (a year by default with DEBUG off), on subdomains too, and the header
+# allows the host to be added to the browsers' preload lists.
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG
+)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -181,6 +207,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
 INTAKE_MAX_CONSUMER_LAG = env_int("INTAKE_MAX_CONSUMER_LAG", 1_000_000, minimum=0)
 INTAKE_MAX_QUEUED_TASKS = env_int("INTAKE_MAX_QUEUED_TASKS", 1000, minimum=0)
 INTAKE_LOAD_CHECK_SECONDS = env_float("INTAKE_LOAD_CHECK_SECONDS", 5.0)
+
+# Entries per second that one ingest key may send (0 for no limit), and the
+# most it may send at once after a pause. A key's rate_limit and rate_burst
+# fields take their place. The counts are kept in Redis at REDIS_URL.
+INTAKE_RATE_LIMIT = env_int("INTAKE_RATE_LIMIT", 10_000, minimum=0)
+INTAKE_RATE_BURST = env_int("INTAKE_RATE_BURST", 50_000, minimum=1)
 
 # Celery, with Redis as the broker. Tasks are acknowledged after they finish
 # (acks_late), so a worker that dies mid-batch leaves the batch in Redis to

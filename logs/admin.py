@@ -166,10 +166,33 @@ class LogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "kind",
+        "services_label",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["kind"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
-    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = [
+        "name",
+        "prefix",
+        "kind",
+        "services",
+        "rate_limit",
+        "rate_burst",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     search_fields = ["name", "prefix"]
+
+    @admin.display(description="services")
+    def services_label(self, obj: ApiKey) -> str:
+        return ", ".join(obj.services) or "all"
 
     def has_add_permission(self, request) -> bool:
         # A key's secret is printed once by `manage.py create_api_key`.

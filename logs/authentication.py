@@ -1,4 +1,4 @@
-"""API-key authentication for the intake endpoint."""
+"""API-key authentication: ingest keys send logs, read keys read them."""
 
 import hmac
 import logging
@@ -23,10 +23,19 @@ LAST_USED_RESOLUTION_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class ApiKeyUser:
-    """The request.user of a request authenticated by an API key."""
+    """The request.user of a request authenticated by an API key.
+
+    `services` is empty when the key may send entries for any service.
+    `rate_limit` and `rate_burst` are the key's own limits, None where the
+    INTAKE_RATE_LIMIT and INTAKE_RATE_BURST settings apply.
+    """
 
     key_id: int
     name: str
+    kind: str = ApiKey.Kind.INGEST
+    services: frozenset[str] = frozenset()
+    rate_limit: int | None = None
+    rate_burst: int | None = None
     is_authenticated: bool = True
     is_anonymous: bool = False
     is_staff: bool = False
@@ -34,11 +43,18 @@ class ApiKeyUser:
     def __str__(self) -> str:
         return f"api key {self.name}"
 
+    @property
+    def is_read_key(self) -> bool:
+        return self.kind == ApiKey.Kind.READ
+
+    @property
+    def is_ingest_key(self) -> bool:
+        return self.kind == ApiKey.Kind.INGEST
+
 
 @dataclass
 class _CachedKey:
-    key_id: int
-    name: str
+    user: ApiKeyUser
     key_hash: str
     checked_at: float
 
@@ -57,7 +73,16 @@ def _lookup(token: str) -> _CachedKey | None:
 
     api_key = (
         ApiKey.objects.filter(prefix=token[:12], revoked_at__isnull=True)
-        .only("id", "name", "key_hash", "last_used_at")
+        .only(
+            "id",
+            "name",
+            "kind",
+            "services",
+            "rate_limit",
+            "rate_burst",
+            "key_hash",
+            "last_used_at",
+        )
         .first()
     )
     # Compare digests in constant time, so response timing does not reveal
@@ -68,7 +93,15 @@ def _lookup(token: str) -> _CachedKey | None:
         return None
 
     _touch(api_key)
-    entry = _CachedKey(api_key.id, api_key.name, digest, now)
+    user = ApiKeyUser(
+        api_key.id,
+        api_key.name,
+        kind=api_key.kind,
+        services=frozenset(api_key.services),
+        rate_limit=api_key.rate_limit,
+        rate_burst=api_key.rate_burst,
+    )
+    entry = _CachedKey(user, digest, now)
     with _cache_lock:
         _cache[digest] = entry
     return entry
@@ -111,7 +144,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 request.META.get("REMOTE_ADDR"),
             )
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        return ApiKeyUser(found.key_id, found.name), found
+        return found.user, found
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

@@ -1,7 +1,9 @@
 import hashlib
 import secrets
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -103,11 +105,40 @@ def hash_api_key(key: str) -> str:
 
 
 class ApiKey(models.Model):
-    """A key that lets a client send logs. Only its hash is stored."""
+    """A key that lets a client send logs or read them. Only its hash is stored."""
 
     KEY_PREFIX = "lp_"
 
+    class Kind(models.TextChoices):
+        INGEST = "ingest", "ingest (send logs)"
+        READ = "read", "read (logs, alerts and stats)"
+
     name = models.CharField(max_length=100, help_text="Who or what uses the key.")
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.INGEST,
+        help_text="An ingest key can only send logs; a read key can only read.",
+    )
+    services = ArrayField(
+        models.CharField(max_length=200),
+        default=list,
+        blank=True,
+        help_text="Services an ingest key may send entries for, separated by "
+        "commas, as in 'checkout,billing'. Empty allows every service.",
+    )
+    rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Entries per second this key may send, in place of "
+        "INTAKE_RATE_LIMIT. Empty uses the setting; 0 means no limit.",
+    )
+    rate_burst = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Entries this key may send at once after a pause, in place of "
+        "INTAKE_RATE_BURST. Empty uses the setting.",
+    )
     prefix = models.CharField(
         max_length=16,
         unique=True,
@@ -126,12 +157,24 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    def clean(self) -> None:
+        if self.services and self.kind != self.Kind.INGEST:
+            raise ValidationError(
+                {"services": "Only an ingest key can be limited to services."}
+            )
+
     @classmethod
-    def generate(cls, name: str) -> tuple["ApiKey", str]:
+    def generate(
+        cls, name: str, kind: str = Kind.INGEST, services: list[str] | None = None
+    ) -> tuple["ApiKey", str]:
         """Create and save a key; return it with the one copy of its secret."""
         key = cls.KEY_PREFIX + secrets.token_urlsafe(32)
         api_key = cls.objects.create(
-            name=name, prefix=key[:12], key_hash=hash_api_key(key)
+            name=name,
+            kind=kind,
+            services=services or [],
+            prefix=key[:12],
+            key_hash=hash_api_key(key),
         )
         return api_key, key
 

@@ -14,13 +14,14 @@ from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from logplatform.schema import AutoSchema
+from logs import ratelimit
 from logs.backpressure import overload_reason
 from logs.filters import LogFilter
 from logs.intake import IntakeUnavailable, accept_entries, encode_entry
 from logs.models import Log
 from logs.pagination import LogCursorPagination
 from logs.parsers import RequestTooLarge
-from logs.permissions import IsIntakeClient, IsLoggedInUser
+from logs.permissions import IsIntakeClient, IsReader
 from logs.serializers import (
     IntakeAcceptedSerializer,
     IntakeRejectedSerializer,
@@ -104,7 +105,7 @@ class LogViewSet(
             # No action serves this method (PUT, DELETE...): let the view
             # answer 405 rather than a misleading 403.
             return []
-        return [IsLoggedInUser()]
+        return [IsReader()]
 
     def create(self, request, *args, **kwargs):
         items = self._entries_from(request.data)
@@ -121,6 +122,12 @@ class LogViewSet(
         except BatchInvalid as exc:
             ENTRIES_REJECTED.labels("invalid").inc(len(items))
             return self._invalid_response(exc.errors)
+
+        rejection = self._out_of_scope(request.user, entries) or self._over_limit(
+            request.user, len(entries)
+        )
+        if rejection:
+            return rejection
 
         payloads = [encode_entry(entry) for entry in entries]
         oversized = self._oversized(payloads)
@@ -161,6 +168,65 @@ class LogViewSet(
                 f"{settings.INTAKE_MAX_BATCH} per request."
             )
         return data
+
+    @staticmethod
+    def _out_of_scope(user, entries: list[dict]) -> Response | None:
+        """Return a 403 if the key may not send entries for one of the services."""
+        if not user.services:
+            return None
+        forbidden = sorted({entry["service_name"] for entry in entries} - user.services)
+        if not forbidden:
+            return None
+        logger.warning(
+            "Rejected entries for services %s from API key %s, limited to %s",
+            forbidden,
+            user.key_id,
+            sorted(user.services),
+        )
+        return Response(
+            {
+                "detail": f"This API key may not send entries for the service "
+                f"{forbidden[0]!r}; it is limited to "
+                f"{', '.join(sorted(user.services))}. "
+                "Nothing from this request was accepted.",
+                "services": forbidden,
+            },
+            status=status.HTTP_403_FORBIDDEN,
+        )
+
+    @staticmethod
+    def _over_limit(user, count: int) -> Response | None:
+        """Take the entries from the key's rate limit; a 429 or 413 if over it."""
+        limit = ratelimit.limit_for(user.rate_limit, user.rate_burst)
+        if limit is None:
+            return None
+        if count > limit.burst:
+            return Response(
+                {
+                    "detail": f"The request has {count} entries; this API key may "
+                    f"send at most {limit.burst} at once. Split the request. "
+                    "Nothing from this request was accepted."
+                },
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        decision = ratelimit.take(user.key_id, limit, count)
+        if decision.allowed:
+            return None
+        logger.info(
+            "Rate limited API key %s: %d entries over %d per second",
+            user.key_id,
+            count,
+            limit.rate,
+        )
+        return Response(
+            {
+                "detail": f"This API key may send {limit.rate} entries per second "
+                f"(bursts of up to {limit.burst}). Nothing from this request was "
+                f"accepted; send it again in {decision.retry_after} seconds."
+            },
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(decision.retry_after)},
+        )
 
     @staticmethod
     def _oversized(payloads: list[bytes]) -> list[EntryError]:

@@ -2,6 +2,7 @@
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,6 +13,19 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = PROJECT_ROOT / ".venv" / "bin"
 SERVICES_SCRIPT = PROJECT_ROOT / "scripts" / "services.sh"
+
+
+def plain_http_environment() -> dict[str, str]:
+    """Return the variables of a server with DEBUG off on plain HTTP at 127.0.0.1.
+
+    With DEBUG off, settings.py requires a real secret key, and would
+    redirect every request to HTTPS, which nothing serves here.
+    """
+    return {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+    }
 
 
 def free_port() -> int:

@@ -31,3 +31,24 @@ def store_rows(
 def remaining(ids) -> int:
     """How many of the rows are still stored."""
     return Log.objects.filter(id__in=ids).count()
+
+
+def open_alert(group: str = ""):
+    """Store a pattern rule with one open alert in `group`; return the alert."""
+    from django.utils import timezone
+
+    from alerts.models import Alert, AlertRule
+
+    rule = AlertRule.objects.create(
+        name=f"rule {uuid.uuid4().hex[:6]}", kind=AlertRule.Kind.PATTERN
+    )
+    now = timezone.now()
+    return Alert.objects.create(
+        rule=rule,
+        severity=rule.severity,
+        value=1,
+        last_value=1,
+        first_seen=now,
+        last_seen=now,
+        group=group,
+    )

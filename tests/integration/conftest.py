@@ -28,6 +28,7 @@ from tests.processes import (
     database_url,
     free_port,
     gunicorn_command,
+    plain_http_environment,
     wait_until,
     worker_command,
 )
@@ -120,8 +121,10 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
         "CONSUMER_BATCH_SECONDS": "0.2",
         "CONSUMER_STATS_SECONDS": "5",
         "LOGPLATFORM_API_URL": f"http://127.0.0.1:{port}/api/logs/",
-        "DJANGO_DEBUG": "false",
+        **plain_http_environment(),
         "PYTHONUNBUFFERED": "1",
+        # The key that a test makes sets its own limit where it needs one.
+        "INTAKE_RATE_LIMIT": "0",
         # Notification retries wait 1, 2, 4... seconds instead of 5, 10, 20...
         "NOTIFICATION_RETRY_BASE_SECONDS": "1",
         # The API's /metrics adds up the counts of every process, as in `make run`.

@@ -40,6 +40,7 @@ from tests.processes import (
     database_url,
     free_port,
     gunicorn_command,
+    plain_http_environment,
 )
 
 pytestmark = [pytest.mark.integration]
@@ -114,7 +115,7 @@ def server(db_access, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     env = os.environ | {
         "DATABASE_URL": database_url(db),
-        "DJANGO_DEBUG": "false",
+        **plain_http_environment(),
         "PYTHONUNBUFFERED": "1",
     }
     api = ManagedProcess(

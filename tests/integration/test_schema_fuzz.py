@@ -40,6 +40,7 @@ from tests.processes import (
     database_url,
     free_port,
     gunicorn_command,
+    plain_http_environment,
     wait_until,
 )
 
@@ -113,7 +114,7 @@ def fuzz_server(db_access, tmp_path_factory) -> Iterator[FuzzServer]:
         "DATABASE_URL": database_url(db),
         "REDIS_URL": _with_database(settings.CELERY_BROKER_URL, REDIS_TEST_DB),
         "KAFKA_TOPIC": topic,
-        "DJANGO_DEBUG": "false",
+        **plain_http_environment(),
         "PYTHONUNBUFFERED": "1",
     }
     api = ManagedProcess(
