@@ -18,13 +18,16 @@ SERVICES_SCRIPT = PROJECT_ROOT / "scripts" / "services.sh"
 def plain_http_environment() -> dict[str, str]:
     """Return the variables of a server with DEBUG off on plain HTTP at 127.0.0.1.
 
-    With DEBUG off, settings.py requires a real secret key, and would
-    redirect every request to HTTPS, which nothing serves here.
+    With DEBUG off, settings.py requires a real secret key, would redirect
+    every request to HTTPS, which nothing serves here, and would mark the
+    session and CSRF cookies secure, so that a client on HTTP never sends
+    them back.
     """
     return {
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
     }
 
 
