@@ -193,11 +193,15 @@ CONSUMER_BATCH_SIZE = env_int("CONSUMER_BATCH_SIZE", 5000, minimum=1)
 CONSUMER_BATCH_SECONDS = env_float("CONSUMER_BATCH_SECONDS", 0.5)
 CONSUMER_STATS_SECONDS = env_float("CONSUMER_STATS_SECONDS", 30.0)
 
-# Intake limits.
+# Intake limits. A gzip-encoded body is held to INTAKE_MAX_BODY_BYTES both as
+# sent and once decompressed.
 INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 10_000, minimum=1)
 INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
 INTAKE_MAX_MESSAGE_LENGTH = env_int("INTAKE_MAX_MESSAGE_LENGTH", 256 * 1024, minimum=1)
 INTAKE_MAX_METADATA_DEPTH = env_int("INTAKE_MAX_METADATA_DEPTH", 32, minimum=1)
+# Keys of an entry's metadata, counted over every nested object. Each key
+# adds to the entry's metadata index entries and to every read of the row.
+INTAKE_MAX_METADATA_KEYS = env_int("INTAKE_MAX_METADATA_KEYS", 1000, minimum=1)
 INTAKE_RETRY_AFTER_SECONDS = env_int("INTAKE_RETRY_AFTER_SECONDS", 5, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
 # Backpressure: intake returns 503 while the consumer group's lag on

@@ -87,11 +87,23 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if _EPOCH_NUMBER.match(text):
-            return _from_epoch(float(text) if "." in text else int(text))
+            return _from_epoch(_epoch_from_text(text))
         return _from_iso(text)
     if isinstance(value, (int, float)):
         return _from_epoch(value)
     raise EntryInvalid("timestamp", "must be an ISO 8601 string or epoch number.")
+
+
+def _epoch_from_text(text: str) -> int | float:
+    # int() raises ValueError past Python's limit of 4300 digits, a string far
+    # beyond any epoch value, so it gets the same answer as one out of range.
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise EntryInvalid(
+            "timestamp",
+            f"epoch value of {len(text)} digits is out of the supported range.",
+        ) from None
 
 
 def _from_epoch(number: int | float) -> datetime:
@@ -137,26 +149,50 @@ def _clean_text(value: str) -> str:
     return value.replace(NUL, REPLACEMENT) if NUL in value else value
 
 
-def clean_metadata(value: Any, depth: int = 0) -> Any:
-    """Replace NUL characters in metadata keys and strings, and bound nesting."""
-    if depth > settings.INTAKE_MAX_METADATA_DEPTH:
-        raise EntryInvalid(
-            "metadata",
-            f"is nested deeper than {settings.INTAKE_MAX_METADATA_DEPTH} levels.",
-            code="too_deep",
-        )
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, dict):
-        return {
-            _clean_text(str(key)): clean_metadata(item, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [clean_metadata(item, depth + 1) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise EntryInvalid("metadata", "numbers must be finite.", code="invalid")
-    return value
+def clean_metadata(value: Any) -> Any:
+    """Replace NUL characters in metadata keys and strings, and bound its size.
+
+    Raises EntryInvalid when the metadata is nested deeper than
+    INTAKE_MAX_METADATA_DEPTH or has more than INTAKE_MAX_METADATA_KEYS keys,
+    counted over every object in it.
+    """
+    return _MetadataCleaner().clean(value, 0)
+
+
+class _MetadataCleaner:
+    def __init__(self):
+        self.keys_left = settings.INTAKE_MAX_METADATA_KEYS
+
+    def clean(self, value: Any, depth: int) -> Any:
+        if depth > settings.INTAKE_MAX_METADATA_DEPTH:
+            raise EntryInvalid(
+                "metadata",
+                f"is nested deeper than {settings.INTAKE_MAX_METADATA_DEPTH} levels.",
+                code="too_deep",
+            )
+        if isinstance(value, str):
+            return _clean_text(value)
+        if isinstance(value, dict):
+            self._count_keys(len(value))
+            return {
+                _clean_text(str(key)): self.clean(item, depth + 1)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.clean(item, depth + 1) for item in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise EntryInvalid("metadata", "numbers must be finite.", code="invalid")
+        return value
+
+    def _count_keys(self, count: int) -> None:
+        self.keys_left -= count
+        if self.keys_left < 0:
+            limit = settings.INTAKE_MAX_METADATA_KEYS
+            raise EntryInvalid(
+                "metadata",
+                f"has more than {limit} keys, counting those of nested objects.",
+                code="too_many_keys",
+            )
 
 
 def _normalize_id(value: Any) -> str:
@@ -264,13 +300,25 @@ def normalize_batch(items: list[Any], received_at: datetime) -> list[dict[str, A
     """Validate every entry of a request, or raise BatchInvalid with all errors.
 
     Nothing of a request is accepted when one entry is invalid, so the
-    client can fix it and send the whole request again.
+    client can fix it and send the whole request again. Two entries with
+    the same id in one request are invalid too: storage would keep only one
+    of them, and which one is not defined.
     """
     entries: list[dict[str, Any]] = []
     errors: list[EntryError] = []
+    first_index: dict[str, int] = {}
     for index, raw in enumerate(items):
         try:
-            entries.append(normalize_entry(raw, received_at))
+            entry = normalize_entry(raw, received_at)
+            earlier = first_index.setdefault(entry["id"], index)
+            if earlier != index:
+                raise EntryInvalid(
+                    "id",
+                    f"is the same as the id of entry {earlier}; give each entry "
+                    "of a request its own id.",
+                    code="duplicate_id",
+                )
+            entries.append(entry)
         except EntryInvalid as exc:
             errors.append(EntryError(index, exc.field, exc.message, exc.code))
             if len(errors) >= MAX_ERRORS_REPORTED:

@@ -55,6 +55,7 @@ def test_timestamp_forms(value, expected):
         "9" * 400,
         10**400,
         -(10**30),
+        "9" * 5000,
     ],
 )
 def test_timestamp_rejects(value):
@@ -182,3 +183,25 @@ def test_batch_reports_every_bad_index():
         normalize_batch(items, NOW)
     found = [(error.index, error.field) for error in caught.value.errors]
     assert found == [(1, "level"), (3, "non_field_errors"), (4, "message")]
+
+
+def test_metadata_key_limit_counts_nested_keys(settings):
+    settings.INTAKE_MAX_METADATA_KEYS = 4
+    allowed = {"a": 1, "b": {"c": 2, "d": [{}]}}
+    normalize_entry(entry(metadata=allowed), NOW)
+
+    too_many = {"a": 1, "b": {"c": 2, "d": [{"e": 3}]}}
+    with pytest.raises(EntryInvalid) as caught:
+        normalize_entry(entry(metadata=too_many), NOW)
+    assert caught.value.field == "metadata"
+    assert caught.value.code == "too_many_keys"
+
+
+def test_batch_rejects_repeated_id():
+    event_id = str(uuid.uuid4())
+    items = [entry(id=event_id), entry(), entry(id=event_id.upper())]
+    with pytest.raises(BatchInvalid) as caught:
+        normalize_batch(items, NOW)
+    [error] = caught.value.errors
+    assert (error.index, error.field, error.code) == (2, "id", "duplicate_id")
+    assert "entry 0" in error.message
