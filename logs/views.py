@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
 from logplatform.schema import AutoSchema
@@ -108,7 +108,7 @@ class LogViewSet(
         return [IsReader()]
 
     def create(self, request, *args, **kwargs):
-        items = self._entries_from(request.data)
+        items = self._entries_from(self._body_of(request))
         overloaded = overload_reason()
         if overloaded:
             ENTRIES_REJECTED.labels("overloaded").inc(len(items))
@@ -148,6 +148,18 @@ class LogViewSet(
         return Response(
             {"accepted": len(entries), "ids": ids}, status=status.HTTP_202_ACCEPTED
         )
+
+    @staticmethod
+    def _body_of(request):
+        try:
+            return request.data
+        except UnsupportedMediaType:
+            content_type = request.content_type or "(none)"
+            raise UnsupportedMediaType(
+                content_type,
+                f"Content-Type {content_type[:100]} is not supported; send JSON "
+                "with Content-Type: application/json.",
+            ) from None
 
     @staticmethod
     def _entries_from(data) -> list:
