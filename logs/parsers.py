@@ -30,9 +30,9 @@ class JSONBodyParser(parsers.BaseParser):
     """Parse JSON with orjson, rejecting bodies over INTAKE_MAX_BODY_BYTES.
 
     A body sent with `Content-Encoding: gzip` is decompressed a chunk at a
-    time, and the limit holds for the compressed and for the decompressed
-    size, so a small body that would expand to gigabytes is rejected after
-    at most INTAKE_MAX_BODY_BYTES of output.
+    time. The limit applies to the compressed and to the decompressed size,
+    so a small body that would expand to gigabytes is rejected after at
+    most INTAKE_MAX_BODY_BYTES of output.
     """
 
     media_type = "application/json"
@@ -86,7 +86,7 @@ def _read_gzip(stream, limit: int) -> bytes:
                 f"The compressed request body exceeds the limit of {limit} bytes."
             )
         _inflate(decompressor, chunk, output, limit)
-        # A gzip file may hold several members one after another.
+        # A gzip file may contain several members one after another.
         while decompressor.eof and decompressor.unused_data:
             rest = decompressor.unused_data
             decompressor = zlib.decompressobj(GZIP_WBITS)

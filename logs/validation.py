@@ -95,8 +95,8 @@ def parse_timestamp(value: Any) -> datetime:
 
 
 def _epoch_from_text(text: str) -> int | float:
-    # int() raises ValueError past Python's limit of 4300 digits, a string far
-    # beyond any epoch value, so it gets the same answer as one out of range.
+    # int() raises ValueError past Python's limit of 4300 digits. Such a value
+    # is far beyond any epoch, so it is rejected as out of range.
     try:
         return float(text) if "." in text else int(text)
     except ValueError:
@@ -301,8 +301,8 @@ def normalize_batch(items: list[Any], received_at: datetime) -> list[dict[str, A
 
     Nothing of a request is accepted when one entry is invalid, so the
     client can fix it and send the whole request again. Two entries with
-    the same id in one request are invalid too: storage would keep only one
-    of them, and which one is not defined.
+    the same id in one request are invalid too, because storage would keep
+    only one of them and which one is not defined.
     """
     entries: list[dict[str, Any]] = []
     errors: list[EntryError] = []

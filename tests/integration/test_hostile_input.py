@@ -1,7 +1,7 @@
 """Hostile request bodies against the intake API, one table row each.
 
-Every row sends a valid entry and a hostile one in the same request (or a
-body that is hostile as a whole) under a service name of its own, then
+Every row sends a valid entry and a hostile one in the same request, or a
+body that is hostile as a whole, under a service name of its own. It then
 checks the status and the message, that the API still accepts the next
 request, and that exactly the documented entries of that service reach
 PostgreSQL through Kafka and the consumer.
@@ -38,7 +38,7 @@ def service(name: str) -> str:
 
 
 def entry(name: str, **raw_fields: bytes) -> bytes:
-    """Return one entry as JSON text; each field value is raw JSON text."""
+    """Return one entry as JSON text, given each field value as raw JSON text."""
     fields = {
         "service_name": orjson.dumps(service(name)),
         "message": b'"hostile"',
