@@ -60,8 +60,18 @@ def distinct_services(limit: int = 200) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def next_period_start(start: datetime, kind: str) -> datetime:
-    """Return the start of the year, month or day after the one at `start`."""
+def next_period_start(start: datetime, kind: str) -> datetime | None:
+    """Return the start of the year, month or day after the one at `start`.
+
+    Return None after the last period that a datetime can hold, in year 9999.
+    """
+    try:
+        return _next_period_start(start, kind)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _next_period_start(start: datetime, kind: str) -> datetime:
     if kind == "year":
         return start.replace(year=start.year + 1)
     if kind == "month":
@@ -109,7 +119,10 @@ class LogAdminQuerySet(models.QuerySet):
         while first is not None:
             start = period_start(first, kind)
             yield start
-            first = times.filter(timestamp__gte=next_period_start(start, kind)).first()
+            following = next_period_start(start, kind)
+            if following is None:
+                return
+            first = times.filter(timestamp__gte=following).first()
 
 
 class ReadOnlyAdminMixin:

@@ -89,6 +89,32 @@ def test_next_period_start_rolls_over():
     assert next_period_start(last_day, "day") == datetime(2034, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_no_period_after_year_9999(kind):
+    assert next_period_start(datetime(9999, 12, 31, tzinfo=UTC), kind) is None
+
+
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_periods_end_at_year_9999(db, kind):
+    service = f"far-future-{uuid.uuid4().hex[:8]}"
+    moment = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    entry = {
+        "id": str(uuid.uuid4()),
+        "timestamp": moment.isoformat(),
+        "received_at": datetime.now(UTC).isoformat(),
+        "level": "INFO",
+        "service_name": service,
+        "message": "the last year",
+        "metadata": {},
+    }
+    assert insert_entries([entry]) == 1
+    rows = LogAdminQuerySet(Log).filter(service_name=service)
+
+    periods = rows.datetimes("timestamp", kind)
+
+    assert periods == [period_start(moment, kind)]
+
+
 def test_period_start_truncates():
     moment = datetime(2033, 7, 14, 15, 16, 17, 18, tzinfo=UTC)
 
