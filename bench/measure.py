@@ -117,6 +117,47 @@ def tree_cpu_seconds(pid: int, stats: dict[int, ProcStat]) -> float | None:
     return sum(stats[member].ticks for member in tree) / CLOCK_TICKS
 
 
+@dataclass(frozen=True)
+class TreeRss:
+    """Resident sizes (VmRSS) in a process tree, in KiB.
+
+    Each process counts every page it has resident, so pages that a forked
+    child still shares with its parent count in both, and `total_kib`
+    overstates the memory the tree uses.
+    """
+
+    main_kib: int
+    largest_child_kib: int | None
+    total_kib: int
+    children: int
+
+
+def tree_rss(pid: int, proc: Path = PROC) -> TreeRss | None:
+    """Return the current VmRSS of `pid` and of its descendants.
+
+    Returns None when `pid` is gone. A descendant that exits while the tree
+    is read is left out.
+    """
+    sizes = {}
+    for member in process_tree(pid, all_stats(proc)):
+        try:
+            status = (proc / str(member) / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        value = parse_status_kib(status, "VmRSS")
+        if value is not None:
+            sizes[member] = value
+    if pid not in sizes:
+        return None
+    children = [size for member, size in sizes.items() if member != pid]
+    return TreeRss(
+        main_kib=sizes[pid],
+        largest_child_kib=max(children) if children else None,
+        total_kib=sum(sizes.values()),
+        children=len(children),
+    )
+
+
 def peak_rss_kib(pid: int, proc: Path = PROC) -> int | None:
     """Return the largest VmHWM (peak resident size) in a process tree."""
     peaks = []

@@ -12,6 +12,8 @@ data of a running platform alone. The phases:
   D  pipeline  API, Kafka, consumer, Celery and PostgreSQL for --seconds
      steady    a steady --steady-rate through the same pipeline
   E  naive     one Celery task and one commit per entry, for --naive-entries
+     soak      a steady --soak-rate for --soak-seconds on freshly started
+               processes, sampling their resident size; only on request
 """
 
 import argparse
@@ -37,12 +39,14 @@ from bench import measure
 from bench.client import LoadResult, LoadSpec, drain, new_sample_queue, run_load
 from bench.entries import data_folder, load_lines, make_batch
 from bench.report import format_report, summarize
+from bench.soak import MemorySampler, memory_figures, memory_series
 from bench.stack import Stack, cpu_per_thousand, create_topics, delete_topics
 from tests.processes import BIN, PROJECT_ROOT, plain_http_environment
 
 logger = logging.getLogger("bench")
 
-PHASES = ("copy", "kafka", "intake", "pipeline", "steady", "naive")
+DEFAULT_PHASES = ("copy", "kafka", "intake", "pipeline", "steady", "naive")
+PHASES = (*DEFAULT_PHASES, "soak")
 PHASE_LETTERS = {
     "A": "copy",
     "B": "kafka",
@@ -93,6 +97,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--naive-entries", type=int, default=5000, help="entries of phase E"
     )
     parser.add_argument(
+        "--soak-rate", type=float, default=2000, help="entries per second, soak"
+    )
+    parser.add_argument(
+        "--soak-seconds", type=float, default=600, help="duration of the soak load"
+    )
+    parser.add_argument(
+        "--soak-batch", type=int, default=100, help="entries per request, soak"
+    )
+    parser.add_argument(
+        "--soak-sample-seconds",
+        type=float,
+        default=10,
+        help="seconds between two readings of each process's resident size",
+    )
+    parser.add_argument(
+        "--soak-warmup-seconds",
+        type=float,
+        default=60,
+        help="seconds of soak load after which memory growth is measured",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=300,
@@ -100,8 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--phases",
-        default=",".join(PHASES),
-        help="comma-separated phases to run: names or the letters A to E",
+        default=",".join(DEFAULT_PHASES),
+        help="comma-separated phases to run: names or the letters A to E; "
+        "soak runs only when named",
     )
     parser.add_argument(
         "--client-processes", type=int, default=2, help="load client processes"
@@ -552,6 +578,7 @@ def run_pipeline_load(stack: Stack, spec: LoadSpec, drain_timeout: float) -> dic
             "load_seconds": result.finished - result.started,
             "seconds": elapsed,
             "per_second": count / elapsed if elapsed > 0 else 0.0,
+            "started_at": result.started,
             "complete": count >= result.accepted,
             "peak_rss_kib": rss_end,
         }
@@ -568,6 +595,37 @@ def sample_rss(stack: Stack) -> dict[str, int | None]:
         for name in ("api", "consumer", "worker")
         if name in stack.processes
     }
+
+
+def phase_soak(stack: Stack, api_key: str, args: argparse.Namespace) -> dict:
+    """Soak: the steady load for --soak-seconds, sampling each process's RSS."""
+    spec = load_spec(
+        stack,
+        api_key,
+        batch_size=args.soak_batch,
+        seconds=args.soak_seconds,
+        rate=args.soak_rate,
+        sample_ids=True,
+    )
+    pids = {
+        name: stack.processes[name].process.pid
+        for name in ("api", "consumer", "worker")
+    }
+    sampler = MemorySampler(pids, args.soak_sample_seconds)
+    sampler.start()
+    try:
+        figures = run_pipeline_load(stack, spec, args.drain_timeout)
+    finally:
+        sampler.finish()
+    series = memory_series(sampler.samples, figures["started_at"])
+    figures["memory"] = {
+        "source": "VmRSS of /proc/<pid>/status",
+        "sample_seconds": args.soak_sample_seconds,
+        "warmup_seconds": args.soak_warmup_seconds,
+        "processes": memory_figures(series, args.soak_warmup_seconds),
+        "samples": series,
+    }
+    return figures
 
 
 def phase_naive(stack: Stack, count: int) -> dict:
@@ -622,8 +680,12 @@ def run(args: argparse.Namespace) -> dict:
         "kafka": f"bench-{run_id}-kafka",
         "intake": f"bench-{run_id}-intake",
         "pipeline": f"bench-{run_id}-pipeline",
+        "soak": f"bench-{run_id}-soak",
     }
-    all_topics = list(topics.values()) + [f"{topics['pipeline']}.dlq"]
+    all_topics = list(topics.values()) + [
+        f"{topics['pipeline']}.dlq",
+        f"{topics['soak']}.dlq",
+    ]
     log_dir = Path(tempfile.mkdtemp(prefix="logplatform-bench-"))
     logger.info("Run %s: process logs in %s", run_id, log_dir)
     _key, secret = ApiKey.generate(f"benchmark {run_id}")
@@ -654,6 +716,8 @@ def run(args: argparse.Namespace) -> dict:
                 phases["intake"] = phase_intake(stack, secret, args)
                 stack.stop()
             run_pipeline_phases(stack, secret, topics["pipeline"], args, phases)
+            if "soak" in args.phases:
+                run_soak_phase(stack, secret, topics["soak"], args, phases)
         finally:
             stack.stop()
             truncate_logs()
@@ -700,6 +764,21 @@ def run_pipeline_phases(
     stack.stop()
 
 
+def run_soak_phase(
+    stack: Stack, secret: str, topic: str, args: argparse.Namespace, phases: dict
+) -> None:
+    # Fresh processes on a topic of their own, so that what earlier phases
+    # left in the processes' memory neither hides nor inflates the growth.
+    stack.start(topic, ["api", "consumer", "worker"])
+    phases["soak"] = phase_soak(stack, secret, args)
+    logger.info(
+        "Soak: %.0f entries/s, median latency %.3fs",
+        phases["soak"]["per_second"],
+        phases["soak"].get("latency_median_s", float("nan")),
+    )
+    stack.stop()
+
+
 def machine_info() -> dict:
     cpu_model = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -727,6 +806,11 @@ def configuration(args: argparse.Namespace, settings) -> dict:
         "steady_seconds": args.steady_seconds,
         "steady_batch": args.steady_batch,
         "naive_entries": args.naive_entries,
+        "soak_rate": args.soak_rate,
+        "soak_seconds": args.soak_seconds,
+        "soak_batch": args.soak_batch,
+        "soak_sample_seconds": args.soak_sample_seconds,
+        "soak_warmup_seconds": args.soak_warmup_seconds,
         "client_processes": args.client_processes,
         "client_threads": args.client_threads,
         "api_workers": args.api_workers,
@@ -735,6 +819,7 @@ def configuration(args: argparse.Namespace, settings) -> dict:
         "partitions": args.partitions,
         "consumer_batch_size": settings.CONSUMER_BATCH_SIZE,
         "consumer_batch_seconds": settings.CONSUMER_BATCH_SECONDS,
+        "consumer_queue_max_kbytes": settings.KAFKA_CONSUMER_QUEUE_MAX_KBYTES,
         "phases": args.phases,
     }
 

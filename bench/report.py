@@ -8,6 +8,9 @@ TARGET_D_OVER_A = 0.35
 TARGET_D_OVER_E = 25
 TARGET_LATENCY_MEDIAN = 1.0
 TARGET_LATENCY_P99 = 3.0
+# Soak: the consumer's and the worker's RSS may grow by less than this many
+# percent from the end of the warm-up to the end of the load.
+TARGET_SOAK_GROWTH_PERCENT = 10.0
 PROCESS_ORDER = (
     "client",
     "api",
@@ -45,6 +48,7 @@ def phase_rows(phases: dict) -> Iterator[list[str]]:
         "pipeline": "D pipeline",
         "steady": "steady",
         "naive": "E naive",
+        "soak": "soak",
     }
     for name, figures in phases.items():
         if name == "intake":
@@ -93,9 +97,11 @@ def format_details(phases: dict, summary: dict) -> list[str]:
             f"C intake x{batch}: request median {median:.1f} ms, p99 {p99:.1f} ms, "
             f"{figures['failed_requests']} failed requests"
         )
-    for name in ("pipeline", "steady"):
+    for name in ("pipeline", "steady", "soak"):
         if name in phases:
             lines.append(describe_pipeline_run(name, phases[name]))
+    if "soak" in phases:
+        lines.extend(format_soak_memory(phases["soak"]["memory"]))
     if "kafka" in phases:
         kafka = phases["kafka"]
         lines.append(
@@ -112,7 +118,71 @@ def format_details(phases: dict, summary: dict) -> list[str]:
         p99 = summary["steady_latency_p99_s"]
         lines.append(judge("steady median s", median, TARGET_LATENCY_MEDIAN, False))
         lines.append(judge("steady p99 s", p99, TARGET_LATENCY_P99, above=False))
+    for label, percent in summary.get("soak_growth_percent", {}).items():
+        lines.append(
+            judge(
+                f"soak {label} RSS growth %",
+                percent,
+                TARGET_SOAK_GROWTH_PERCENT,
+                above=False,
+            )
+        )
     return lines
+
+
+# The rows of the soak's memory table: process, measure and row label.
+SOAK_ROWS = (
+    ("consumer", "main_kib", "consumer"),
+    ("worker", "main_kib", "worker main"),
+    ("worker", "largest_child_kib", "worker largest child"),
+    ("worker", "total_kib", "worker sum"),
+    ("api", "main_kib", "api main"),
+    ("api", "largest_child_kib", "api largest child"),
+    ("api", "total_kib", "api sum"),
+)
+
+
+def format_soak_memory(memory: dict) -> list[str]:
+    """Return the soak's table of resident sizes, in MiB."""
+    warmup = memory["warmup_seconds"]
+    header = [
+        "soak RSS, MiB",
+        f"at {warmup:.0f}s",
+        "peak",
+        "end",
+        "growth",
+        "growth %",
+        "trend MiB/h",
+    ]
+    rows = []
+    for process, measure, label in SOAK_ROWS:
+        figures = memory["processes"].get(process, {}).get(measure)
+        if figures is not None:
+            rows.append([label, *soak_cells(figures)])
+    return [
+        f"soak memory: VmRSS every {memory['sample_seconds']:.0f}s. Growth runs "
+        f"from the first sample at {warmup:.0f}s of load or later to the last "
+        "sample, after the drain; the trend is the least-squares slope of the "
+        "samples after the warm-up. A sum counts the pages that processes "
+        "share once per process.",
+        *format_table(header, rows),
+    ]
+
+
+def soak_cells(figures: dict) -> list[str]:
+    def mib(kib: float | None) -> str:
+        return "-" if kib is None else f"{kib / 1024:.1f}"
+
+    percent = figures["growth_percent"]
+    trend = figures["trend_mib_per_hour"]
+    return [
+        mib(figures["after_warmup_kib"]),
+        mib(figures["peak_kib"]),
+        mib(figures["end_kib"]),
+        mib(figures["growth_kib"]),
+        "-" if percent is None else f"{percent:+.1f}",
+        "-" if trend is None else f"{trend:+.1f}",
+    ]
 
 
 def describe_pipeline_run(name: str, figures: dict) -> str:
@@ -153,4 +223,18 @@ def summarize(phases: dict) -> dict:
     if "latency_median_s" in steady:
         summary["steady_latency_median_s"] = steady["latency_median_s"]
         summary["steady_latency_p99_s"] = steady["latency_p99_s"]
+    if "soak" in phases:
+        summary["soak_growth_percent"] = soak_growth(phases["soak"]["memory"])
     return summary
+
+
+def soak_growth(memory: dict) -> dict[str, float]:
+    """Return the RSS growth in percent of the consumer and the worker."""
+    growth = {}
+    for process, measure, label in SOAK_ROWS:
+        if process not in ("consumer", "worker") or measure == "total_kib":
+            continue
+        figures = memory["processes"].get(process, {}).get(measure)
+        if figures is not None and figures["growth_percent"] is not None:
+            growth[label] = figures["growth_percent"]
+    return growth

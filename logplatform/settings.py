@@ -192,6 +192,13 @@ KAFKA_MAX_MESSAGE_BYTES = env_int("KAFKA_MAX_MESSAGE_BYTES", 1_000_000, minimum=
 CONSUMER_BATCH_SIZE = env_int("CONSUMER_BATCH_SIZE", 5000, minimum=1)
 CONSUMER_BATCH_SECONDS = env_float("CONSUMER_BATCH_SECONDS", 0.5)
 CONSUMER_STATS_SECONDS = env_float("CONSUMER_STATS_SECONDS", 30.0)
+# The maximum amount of message data, in KiB, that librdkafka prefetches into
+# the consumer's queue ahead of the batches (`queued.max.messages.kbytes`).
+# Its own default, 65536 KiB, becomes resident memory whenever a backlog
+# builds up. 8192 KiB is about four batches of 5,000 entries of 400 bytes.
+KAFKA_CONSUMER_QUEUE_MAX_KBYTES = env_int(
+    "KAFKA_CONSUMER_QUEUE_MAX_KBYTES", 8192, minimum=1
+)
 
 # Intake limits. A gzip-encoded body is held to INTAKE_MAX_BODY_BYTES both as
 # sent and once decompressed.

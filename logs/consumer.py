@@ -136,6 +136,12 @@ class LogConsumer:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
+                "queued.max.messages.kbytes": settings.KAFKA_CONSUMER_QUEUE_MAX_KBYTES,
+                # How long librdkafka waits to fetch again once the queue is
+                # full. With its default, 1000 ms, a queue of 2 MiB ran empty
+                # between fetches and the consumer read a third fewer entries
+                # per second in a local measurement.
+                "fetch.queue.backoff.ms": 100,
                 "error_cb": self._on_error,
             }
         )
