@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
+from tests.rows import open_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -42,19 +43,9 @@ def channel():
 
 @pytest.fixture
 def alert(channel):
-    rule = AlertRule.objects.create(
-        name=f"rule {uuid.uuid4().hex[:6]}", kind=AlertRule.Kind.PATTERN
-    )
-    rule.channels.add(channel)
-    now = timezone.now()
-    return Alert.objects.create(
-        rule=rule,
-        severity=rule.severity,
-        value=1,
-        last_value=1,
-        first_seen=now,
-        last_seen=now,
-    )
+    alert = open_alert()
+    alert.rule.channels.add(channel)
+    return alert
 
 
 def rule_body(**fields):
