@@ -149,7 +149,7 @@ def run_services(*args: str, env: dict[str, str] | None = None) -> None:
 
 
 def api_answers(url: str) -> bool:
-    """Return whether the API at `url` answers a request without a key."""
+    """Return whether the API at `url` responds to a request without a key."""
     try:
         return requests.get(url, timeout=5).status_code in (401, 403)
     except requests.RequestException:

@@ -1,11 +1,11 @@
 """A client that sends a stream of entries and resends what was not accepted.
 
 Every entry carries its own event id. A batch that gets a 5xx, a 429 or no
-answer is sent again with the same ids, up to MAX_ATTEMPTS times, after the
-Retry-After delay when the API sends one and an exponential backoff when it
-does not. Any other status is recorded as a rejection and not resent. The
-client records every answer, so a test can compare what the API
-acknowledged with what the database stores.
+response is sent again with the same ids, up to MAX_ATTEMPTS times, after an
+exponential backoff that is never shorter than the API's Retry-After. Any
+other status is recorded as a rejection and not resent. The client records
+every attempt, so a test can compare what the API acknowledged with what the
+database stores.
 """
 
 import threading
@@ -25,9 +25,9 @@ RETRIED = {429, *range(500, 600)}
 
 
 @dataclass
-class Answer:
+class Attempt:
     """One request: when it started (seconds since the stream began), how
-    long it took and its status, or None when no answer came."""
+    long it took and its status, or None when no response came."""
 
     started: float
     seconds: float
@@ -40,16 +40,21 @@ class StreamResult:
     acknowledged: set[str] = field(default_factory=set)
     abandoned: set[str] = field(default_factory=set)
     rejections: list[str] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 def retry_delay(response: requests.Response | None, attempt: int) -> float:
-    """Return the seconds to wait before the next attempt of a batch."""
+    """Return the seconds to wait before the next attempt of a batch.
+
+    The delay doubles from 0.25 s up to MAX_BACKOFF_SECONDS, and is never
+    shorter than the Retry-After header when the API sends one.
+    """
+    backoff = min(0.25 * 2**attempt, MAX_BACKOFF_SECONDS)
     if response is not None:
         header = response.headers.get("Retry-After", "")
         if header.isdigit():
-            return float(header)
-    return min(0.25 * 2**attempt, MAX_BACKOFF_SECONDS)
+            return max(float(header), backoff)
+    return backoff
 
 
 class EntryStream:
@@ -57,7 +62,7 @@ class EntryStream:
 
     Each thread sends a batch, waits `interval` seconds and sends the next,
     so the rate is about threads * BATCH_SIZE / interval entries per second
-    while the API answers quickly.
+    while the API responds quickly.
     """
 
     def __init__(
@@ -148,11 +153,11 @@ class EntryStream:
         except requests.RequestException:
             # A refused connection, a reset or a timeout: resend.
             pass
-        answer = Answer(
+        attempt = Attempt(
             started=started - self._began,
             seconds=time.monotonic() - started,
             status=response.status_code if response is not None else None,
         )
         with self._lock:
-            self.result.answers.append(answer)
+            self.result.attempts.append(attempt)
         return response

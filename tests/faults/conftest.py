@@ -8,6 +8,7 @@ a Celery worker against it, and stops and deletes everything at the end.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +36,9 @@ from tests.processes import (
 # 60 s is the smallest value settings.py allows.
 VISIBILITY_TIMEOUT_SECONDS = 60
 
+# The part of store_logs's log line that counts the ids it found stored.
+SKIPPED = re.compile(r"\((\d+) already stored\)")
+
 
 @dataclass
 class Stack:
@@ -52,6 +56,11 @@ class Stack:
     def start_service(self, name: str) -> None:
         run_services("start", name, env=self.services_env)
 
+    def start_services(self) -> None:
+        """Start whichever service is down, so one fault's failed restart
+        does not turn the next fault into two at once."""
+        run_services("up", env=self.services_env)
+
     def start_api(self) -> None:
         self.api.start()
         wait_until(lambda: api_answers(self.url), 60, "the API to answer")
@@ -63,6 +72,18 @@ class Stack:
     def start_consumer(self) -> None:
         self.consumer.start()
         self.consumer.wait_for_output(r"Consumer started", timeout=60)
+
+    def kafka_pid(self) -> int:
+        folder = Path(self.services_env["LOGPLATFORM_SERVICES_DIR"])
+        return int((folder / "kafka" / "kafka.pid").read_text())
+
+    def skipped_copies(self, offset: int) -> int:
+        """Add up the entries that store_logs found already stored, as the
+        worker's log reports them from byte `offset` on."""
+        with self.worker.log_path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        return sum(int(count) for count in SKIPPED.findall(text))
 
     def stored_copies(self, service_name: str) -> dict[str, int]:
         """Return how many rows each event id of `service_name` has."""
@@ -82,6 +103,8 @@ def _services_environment(folder: Path) -> dict[str, str]:
         "REDIS_PORT": str(free_port()),
         "KAFKA_PORT": str(free_port()),
         "KAFKA_CONTROLLER_PORT": str(free_port()),
+        # A restart on a busy machine can take longer than the default 90 s.
+        "KAFKA_READY_TIMEOUT_SECONDS": "180",
     }
 
 
