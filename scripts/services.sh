@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start and stop the backing services of logplatform for development and CI:
 # PostgreSQL, Redis and Kafka (KRaft mode), each bound to 127.0.0.1, with all
-# data and logs under .services/ in the project root.
+# data and logs under .services/ in the project root, or in the folder that
+# LOGPLATFORM_SERVICES_DIR names.
 #
 # Usage: scripts/services.sh up|down|status|start NAME|stop NAME
 #   NAME is postgres, redis or kafka.
@@ -11,6 +12,7 @@
 #   KAFKA_PORT=9092  KAFKA_CONTROLLER_PORT=9093
 #   KAFKA_TOPIC=logs  KAFKA_DLQ_TOPIC=logs.dlq  KAFKA_PARTITIONS=4
 #   KAFKA_READY_TIMEOUT_SECONDS=90
+#   LOGPLATFORM_SERVICES_DIR=<project root>/.services
 #
 # Missing Debian packages (postgresql, redis-server, openjdk-17-jre-headless,
 # maven) are installed with apt-get, which needs root. The Kafka jars come from
@@ -19,7 +21,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 PROJECT_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
-SERVICES_DIR=$PROJECT_ROOT/.services
+SERVICES_DIR=${LOGPLATFORM_SERVICES_DIR:-$PROJECT_ROOT/.services}
 LOG_DIR=$SERVICES_DIR/logs
 
 POSTGRES_PORT=${POSTGRES_PORT:-5432}
@@ -86,7 +88,8 @@ Commands:
 
 Ports and topics come from POSTGRES_PORT, REDIS_PORT, KAFKA_PORT,
 KAFKA_CONTROLLER_PORT, KAFKA_TOPIC, KAFKA_DLQ_TOPIC and KAFKA_PARTITIONS.
-Data and logs are kept in $SERVICES_DIR.
+Data and logs are kept in $SERVICES_DIR (set LOGPLATFORM_SERVICES_DIR to
+choose another folder).
 EOF
 }
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import requests
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = PROJECT_ROOT / ".venv" / "bin"
 SERVICES_SCRIPT = PROJECT_ROOT / "scripts" / "services.sh"
@@ -126,11 +128,16 @@ class ManagedProcess:
             return self.process.wait(10)
 
 
-def run_services(*args: str) -> None:
-    """Run scripts/services.sh with the given arguments, failing on error."""
+def run_services(*args: str, env: dict[str, str] | None = None) -> None:
+    """Run scripts/services.sh with the given arguments, failing on error.
+
+    `env` replaces the environment, to run the script on other ports or in
+    another LOGPLATFORM_SERVICES_DIR.
+    """
     result = subprocess.run(
         [str(SERVICES_SCRIPT), *args],
         cwd=PROJECT_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=240,
@@ -139,6 +146,14 @@ def run_services(*args: str) -> None:
         raise RuntimeError(
             f"services.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         )
+
+
+def api_answers(url: str) -> bool:
+    """Return whether the API at `url` responds to a request without a key."""
+    try:
+        return requests.get(url, timeout=5).status_code in (401, 403)
+    except requests.RequestException:
+        return False
 
 
 def database_url(db: dict) -> str:

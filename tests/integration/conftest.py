@@ -25,6 +25,7 @@ from tests.processes import (
     BIN,
     PROJECT_ROOT,
     ManagedProcess,
+    api_answers,
     database_url,
     free_port,
     gunicorn_command,
@@ -90,13 +91,6 @@ def _with_database(redis_url: str, number: int) -> str:
     return urlunsplit(parts._replace(path=f"/{number}"))
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code in (401, 403)
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="session")
 def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
     run = uuid.uuid4().hex[:8]
@@ -152,7 +146,7 @@ def pipeline(db_access, tmp_path_factory) -> Iterator[Pipeline]:
         for process in processes:
             process.start()
         wait_until(
-            lambda: _answers(env["LOGPLATFORM_API_URL"]), 60, "the API to answer"
+            lambda: api_answers(env["LOGPLATFORM_API_URL"]), 60, "the API to answer"
         )
         worker.wait_for_output(r"ready\.", timeout=60)
         consumer.wait_for_output(r"Consumer assigned test-logs", timeout=60)
