@@ -6,8 +6,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, status
 
 from logs.models import ApiKey, hash_api_key
 
@@ -52,6 +54,22 @@ class ApiKeyUser:
         return self.kind == ApiKey.Kind.INGEST
 
 
+class KeyStoreUnavailable(exceptions.APIException):
+    """The database that holds the API keys cannot be reached."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "The API key could not be checked because the database is unavailable. "
+        "Nothing was accepted; send the request again after Retry-After seconds."
+    )
+    default_code = "key_store_unavailable"
+
+    def __init__(self):
+        super().__init__()
+        # DRF's exception handler turns `wait` into a Retry-After header.
+        self.wait = settings.INTAKE_RETRY_AFTER_SECONDS
+
+
 @dataclass
 class _CachedKey:
     user: ApiKeyUser
@@ -71,6 +89,30 @@ def _lookup(token: str) -> _CachedKey | None:
     if cached and now - cached.checked_at < CACHE_SECONDS:
         return cached
 
+    try:
+        return _check(token, digest, now)
+    except (OperationalError, InterfaceError) as exc:
+        if cached is None:
+            logger.warning(
+                "API key %s… could not be checked, the database is unavailable: %s",
+                token[:12],
+                exc,
+            )
+            raise KeyStoreUnavailable() from exc
+        # Intake needs no database, so a key verified before the outage
+        # keeps working until the database is back.
+        logger.warning(
+            "API key %s… checked %.0f s ago is used again while the database "
+            "is unavailable: %s",
+            token[:12],
+            now - cached.checked_at,
+            exc,
+        )
+        return cached
+
+
+def _check(token: str, digest: str, now: float) -> _CachedKey | None:
+    """Look the key up in the database and cache the result."""
     api_key = (
         ApiKey.objects.filter(prefix=token[:12], revoked_at__isnull=True)
         .only(

@@ -4,10 +4,16 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from rest_framework import exceptions
 from rest_framework.test import APIRequestFactory
 
-from logs.authentication import ApiKeyAuthentication, ApiKeyUser, clear_cache
+from logs.authentication import (
+    ApiKeyAuthentication,
+    ApiKeyUser,
+    KeyStoreUnavailable,
+    clear_cache,
+)
 from logs.models import ApiKey, hash_api_key
 
 
@@ -74,3 +80,33 @@ def test_no_header_is_anonymous():
 def test_malformed_header_fails():
     with pytest.raises(exceptions.AuthenticationFailed):
         authenticate("Bearer two parts")
+
+
+def database_down(*args, **kwargs):
+    raise OperationalError("connection refused")
+
+
+@pytest.mark.django_db
+def test_unchecked_key_gets_503_while_database_is_down(monkeypatch, settings):
+    settings.INTAKE_RETRY_AFTER_SECONDS = 7
+    _api_key, secret = ApiKey.generate("client")
+    monkeypatch.setattr("logs.authentication._check", database_down)
+
+    with pytest.raises(KeyStoreUnavailable) as caught:
+        authenticate(f"Bearer {secret}")
+
+    assert caught.value.status_code == 503
+    assert caught.value.wait == 7
+
+
+@pytest.mark.django_db
+def test_checked_key_still_works_while_database_is_down(monkeypatch):
+    api_key, secret = ApiKey.generate("client")
+    authenticate(f"Bearer {secret}")
+    # The cached check has expired, and the database is gone.
+    monkeypatch.setattr("logs.authentication.CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("logs.authentication._check", database_down)
+
+    user, _auth = authenticate(f"Bearer {secret}")
+
+    assert user.key_id == api_key.id
