@@ -9,7 +9,7 @@ the next time that minute is recomputed.
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,6 +27,19 @@ MINUTE = timedelta(minutes=1)
 # A backfill commits once per this span of event time, so it never holds one
 # transaction, and the rollup lock, for the whole history.
 BACKFILL_CHUNK = timedelta(days=1)
+# Entries may carry any time up to the end of year 9999, the last moment a
+# datetime can hold, so ranges that reach past it stop there.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def capped_add(moment: datetime, delta: timedelta) -> datetime:
+    """Return moment + delta, or END_OF_TIME when that is beyond year 9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return END_OF_TIME
+
+
 # Key of the transaction-level advisory lock that serializes runs, so a slow
 # run and the next scheduled one do not write the same buckets at once. The
 # number ("analytic" in ASCII) only has to differ from other advisory locks.
@@ -301,7 +314,7 @@ def stored_range() -> tuple[datetime, datetime] | None:
     bounds = Log.objects.aggregate(first=Min("timestamp"), last=Max("timestamp"))
     if bounds["first"] is None:
         return None
-    return bounds["first"], bounds["last"] + MINUTE
+    return bounds["first"], capped_add(bounds["last"], MINUTE)
 
 
 def roll_up_range(since: datetime, until: datetime) -> RollupResult:
@@ -318,7 +331,7 @@ def roll_up_range(since: datetime, until: datetime) -> RollupResult:
         if next_time is None or next_time >= until:
             break
         chunk_start = max(chunk_start, floor_time(next_time, "minute"))
-        chunk_end = min(chunk_start + BACKFILL_CHUNK, until)
+        chunk_end = min(capped_add(chunk_start, BACKFILL_CHUNK), until)
         with transaction.atomic():
             _lock()
             result = recompute_minutes(minutes_with_data(chunk_start, chunk_end))

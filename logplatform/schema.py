@@ -81,6 +81,11 @@ class AutoSchema(openapi.AutoSchema):
         if has_body:
             errors["413"] = error("The request body is larger than allowed.")
             errors["415"] = error("The body is not application/json.")
+        # gunicorn answers this itself, in HTML, before Django sees the request.
+        errors["414"] = OpenApiResponse(
+            description="The request line, path and query string together, is "
+            "longer than the server accepts (4,094 bytes under gunicorn)."
+        )
         return errors
 
     def _needs_login(self) -> bool:
@@ -88,10 +93,13 @@ class AutoSchema(openapi.AutoSchema):
         return not all(isinstance(permission, AllowAny) for permission in permissions)
 
     def _has_query_filters(self) -> bool:
-        return (
-            self.method == "GET"
-            and getattr(self.view, "filterset_class", None) is not None
-        )
+        if self.method != "GET":
+            return False
+        if getattr(self.view, "filterset_class", None) is not None:
+            return True
+        # Query parameters declared with extend_schema, as OpenApiParameter
+        # objects or a serializer, are validated by the view.
+        return bool(self.get_override_parameters())
 
     def _is_paginated_list(self) -> bool:
         # An unknown page number or cursor raises NotFound.

@@ -13,7 +13,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
-from logplatform.schema import AutoSchema
+from logplatform.schema import AutoSchema, ErrorSerializer
 from logs import ratelimit
 from logs.backpressure import overload_reason
 from logs.filters import LogFilter
@@ -57,6 +57,11 @@ INTAKE_RESPONSES = {
         IntakeRejectedSerializer,
         description="Invalid JSON or an invalid entry; nothing was accepted.",
     ),
+    429: OpenApiResponse(
+        ErrorSerializer,
+        description="The API key is over its rate; nothing was accepted. "
+        "Retry after Retry-After seconds with the same ids.",
+    ),
     503: OpenApiResponse(
         IntakeUnavailableSerializer,
         description="Neither Kafka nor Redis took the entries; nothing was "
@@ -67,7 +72,7 @@ RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     OpenApiTypes.INT,
     OpenApiParameter.HEADER,
-    response=[503],
+    response=[429, 503],
     description="Seconds to wait before sending again.",
 )
 

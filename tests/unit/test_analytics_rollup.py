@@ -406,3 +406,14 @@ def test_run_skips_while_another_holds_the_lock():
         other.close()
     result = roll_up_recent(NOW)
     assert not result.skipped and result.minutes == 1
+
+
+@pytest.mark.django_db
+def test_roll_up_reaches_the_last_minute_of_year_9999():
+    last_minute = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    insert_entries([entry(last_minute + timedelta(seconds=30), "far", "INFO")])
+
+    call_command("roll_up", since="9999-12-31T00:00:00+00:00")
+
+    rows = MinuteRollup.objects.filter(minute=last_minute, service_name="far")
+    assert [row.count for row in rows] == [1]
