@@ -128,7 +128,11 @@ def _parse_moment(text: str | None, end_of_day: bool = False) -> datetime | None
     if day is not None:
         moment = datetime.combine(day, time.min)
         if end_of_day:
-            moment += timedelta(days=1)
+            try:
+                moment += timedelta(days=1)
+            except OverflowError:
+                # The day after 9999-12-31 is beyond what a datetime holds.
+                return None
     if moment is None:
         return None
     if timezone.is_naive(moment):

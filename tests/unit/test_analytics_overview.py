@@ -271,6 +271,7 @@ def test_overview_chosen_range_picks_bucket(staff, params, bucket):
         {"since": "2008-11-09", "until": "2008-11-01"},
         {"since": "2008-13-45"},
         {"range": "2w"},
+        {"since": "9999-12-30", "until": "9999-12-31"},
     ],
 )
 def test_overview_unreadable_range_falls_back(staff, params):
