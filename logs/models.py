@@ -30,6 +30,18 @@ class Log(models.Model):
     service_name = models.CharField(max_length=200)
     message = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
+    pattern = models.ForeignKey(
+        "Pattern",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        # No constraint: checking it would cost every insert a lookup, and
+        # a pattern is never deleted while entries of it are kept.
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The template the entry's message was grouped under.",
+    )
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -42,6 +54,12 @@ class Log(models.Model):
             models.Index(
                 fields=["service_name", "-timestamp", "-id", "level"],
                 name="log_service_ts_level_idx",
+            ),
+            # Listing the entries of one pattern, newest first.
+            models.Index(
+                fields=["pattern", "-timestamp"],
+                name="log_pattern_ts_idx",
+                condition=models.Q(pattern__isnull=False),
             ),
             # "Level at least X" is a range on the level number.
             models.Index(fields=["level", "-timestamp"], name="log_level_ts_idx"),
@@ -73,6 +91,34 @@ class Log(models.Model):
     @property
     def level_name(self) -> str:
         return Level(self.level).name
+
+
+class Pattern(models.Model):
+    """A message template learned from one service's entries.
+
+    The template is the message with its variable parts replaced by `<*>`.
+    Its text can become more general as more entries of the same kind
+    arrive; its id never changes.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    service_name = models.CharField(max_length=200)
+    template = models.TextField()
+    first_seen = models.DateTimeField(help_text="Arrival time of its first entry.")
+    last_seen = models.DateTimeField(help_text="Arrival time of its latest entry.")
+    count = models.BigIntegerField(default=0, help_text="Entries grouped under it.")
+
+    class Meta:
+        ordering = ["-count", "id"]
+        indexes = [
+            models.Index(
+                fields=["service_name", "-count"], name="pattern_service_count"
+            ),
+            models.Index(fields=["-first_seen"], name="pattern_first_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_name}: {self.template[:80]}"
 
 
 class EventId(models.Model):
