@@ -1,7 +1,7 @@
 """Per-minute counts of stored log entries, kept by `analytics.rollup`.
 
 Charts and the stats API read these tables only, so their cost depends on
-the length of the time range and not on the size of the logs table. Both
+the length of the time range and not on the size of the logs table. All
 count entries by event time (`Log.timestamp`), truncated to the minute in UTC.
 """
 
@@ -81,3 +81,43 @@ class ErrorMessageRollup(models.Model):
     def __str__(self) -> str:
         key = f"{self.service_name} {self.fingerprint}"
         return f"{self.minute:%Y-%m-%d %H:%M} {key}: {self.count}"
+
+
+class PatternMinuteRollup(models.Model):
+    """The number of entries grouped under one pattern in one minute.
+
+    Entries without a pattern are not counted. Buckets are minutes like
+    `MinuteRollup`, so the same recompute refreshes all three tables.
+    """
+
+    minute = models.DateTimeField(help_text="Start of the minute, in UTC.")
+    pattern = models.ForeignKey(
+        "logs.Pattern",
+        on_delete=models.DO_NOTHING,
+        # No constraint, like Log.pattern: the rollup never needs the check,
+        # and the pattern table's upkeep stays free of this table.
+        db_constraint=False,
+        # The (pattern, minute) index below serves lookups by pattern.
+        db_index=False,
+        related_name="minute_counts",
+    )
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "pattern"], name="pattern_rollup_key"
+            )
+        ]
+        indexes = [
+            # The count of each pattern over a range of minutes, read from
+            # the index alone.
+            models.Index(
+                fields=["pattern", "minute"],
+                include=["count"],
+                name="pattern_rollup_pattern_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} pattern {self.pattern_id}: {self.count}"

@@ -8,11 +8,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Max, QuerySet, Sum
-from django.db.models.functions import Trunc
+from django.db.models import Max, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
 
-from analytics.models import ErrorMessageRollup, MinuteRollup
+from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
 from logs.levels import Level
+from logs.models import Pattern
 
 BUCKET_SIZES = {
     "minute": timedelta(minutes=1),
@@ -154,3 +155,46 @@ def frequent_errors(since: datetime, until: datetime, limit: int = 10) -> list[d
         .order_by("-count", "service_name", "fingerprint")[:limit]
     )
     return [row | {"max_level": Level(row["max_level"])} for row in rows]
+
+
+def count_in_range(since: datetime, until: datetime) -> Coalesce:
+    """Build an annotation for Pattern rows: their entries in the range, or 0.
+
+    The subquery reads each pattern's minutes from the (pattern, minute)
+    index alone, so its cost grows with the minutes in which the listed
+    patterns logged, not with the size of the logs table.
+    """
+    minutes = (
+        PatternMinuteRollup.objects.filter(
+            pattern=OuterRef("pk"), minute__gte=since, minute__lt=until
+        )
+        .order_by()
+        .values("pattern")
+        .annotate(total=Sum("count"))
+        .values("total")
+    )
+    return Coalesce(Subquery(minutes), Value(0))
+
+
+def top_patterns(since: datetime, until: datetime, limit: int = 10) -> list[Pattern]:
+    """Return the patterns with the most entries in the range, most first.
+
+    Each pattern carries `count_in_range`. Patterns without entries in the
+    range are left out.
+    """
+    totals = (
+        PatternMinuteRollup.objects.filter(minute__gte=since, minute__lt=until)
+        .values("pattern")
+        .annotate(total=Sum("count"))
+        .order_by("-total", "pattern")[:limit]
+    )
+    ranked = [(row["pattern"], row["total"]) for row in totals]
+    patterns = Pattern.objects.in_bulk([pattern_id for pattern_id, _ in ranked])
+    listed = []
+    for pattern_id, total in ranked:
+        pattern = patterns.get(pattern_id)
+        # A pattern row removed since the rollup ran is skipped.
+        if pattern is not None:
+            pattern.count_in_range = total
+            listed.append(pattern)
+    return listed

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics.models import ErrorMessageRollup, MinuteRollup
+from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
 from analytics.queries import floor_time
 from logs.levels import Level
 from logs.models import Log
@@ -64,7 +64,7 @@ FINGERPRINT_SQL = (
 )
 EXAMPLE_LENGTH = 1000
 
-# Both statements take the minute starts to recompute as one array parameter.
+# Every statement takes the minute starts to recompute as one array parameter.
 # The LATERAL subquery reads each minute as its own range scan of a timestamp
 # index, a plan that stays fast even when the planner misjudges how many rows
 # a minute has. OFFSET 0 keeps PostgreSQL from flattening it into a plain join,
@@ -75,32 +75,37 @@ EXAMPLE_LENGTH = 1000
 # hash lookup per row, and it is exact because no key column is NULL. The
 # upsert skips rows whose values did not change, so `written` counts real
 # changes only.
-_MINUTE_ROLLUP_SQL = """
+#
+# _COUNT_ROLLUP_SQL counts entries per minute and {keys}, columns of the log
+# table that are also the rollup's key after the minute; {condition} narrows
+# the entries counted.
+_COUNT_ROLLUP_SQL = """
 WITH buckets AS (
     SELECT unnest(%(minutes)s::timestamptz[]) AS minute
 ),
 fresh AS (
-    SELECT b.minute, l.service_name, l.level, count(*) AS count
+    SELECT b.minute, {keys}, count(*) AS count
     FROM buckets b
     CROSS JOIN LATERAL (
-        SELECT service_name, level FROM {log}
+        SELECT {keys} FROM {log}
         WHERE timestamp >= b.minute AND timestamp < b.minute + interval '1 minute'
+          {condition}
         OFFSET 0
     ) l
-    GROUP BY b.minute, l.service_name, l.level
+    GROUP BY b.minute, {keys}
 ),
 removed AS (
     DELETE FROM {rollup} r
     WHERE r.minute = ANY(%(minutes)s::timestamptz[])
-      AND (r.minute, r.service_name, r.level) NOT IN (
-          SELECT minute, service_name, level FROM fresh
+      AND (r.minute, {keys}) NOT IN (
+          SELECT minute, {keys} FROM fresh
       )
     RETURNING 1
 ),
 written AS (
-    INSERT INTO {rollup} (minute, service_name, level, count)
-    SELECT minute, service_name, level, count FROM fresh
-    ON CONFLICT (minute, service_name, level)
+    INSERT INTO {rollup} (minute, {keys}, count)
+    SELECT minute, {keys}, count FROM fresh
+    ON CONFLICT (minute, {keys})
     DO UPDATE SET count = EXCLUDED.count
     WHERE {rollup}.count <> EXCLUDED.count
     RETURNING 1
@@ -186,8 +191,11 @@ def _run_rollup(sql: str, params: dict) -> tuple[int, int]:
     return written, removed
 
 
+ROLLUP_MODELS = (MinuteRollup, ErrorMessageRollup, PatternMinuteRollup)
+
+
 def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
-    """Recompute both rollups for these minutes, within the caller's transaction.
+    """Recompute the rollups for these minutes, within the caller's transaction.
 
     Each value is rounded down to its minute. The caller holds the rollup
     lock (`_lock`), so concurrent runs do not interleave.
@@ -198,7 +206,21 @@ def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
 
     log_table = _table(Log)
     counts = _run_rollup(
-        _MINUTE_ROLLUP_SQL.format(log=log_table, rollup=_table(MinuteRollup)),
+        _COUNT_ROLLUP_SQL.format(
+            keys="service_name, level",
+            log=log_table,
+            rollup=_table(MinuteRollup),
+            condition="",
+        ),
+        {"minutes": starts},
+    )
+    patterns = _run_rollup(
+        _COUNT_ROLLUP_SQL.format(
+            keys="pattern_id",
+            log=log_table,
+            rollup=_table(PatternMinuteRollup),
+            condition="AND pattern_id IS NOT NULL",
+        ),
         {"minutes": starts},
     )
     errors = _run_rollup(
@@ -212,8 +234,8 @@ def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
     )
     return RollupResult(
         minutes=len(starts),
-        rows_written=counts[0] + errors[0],
-        rows_removed=counts[1] + errors[1],
+        rows_written=counts[0] + errors[0] + patterns[0],
+        rows_removed=counts[1] + errors[1] + patterns[1],
     )
 
 
@@ -278,7 +300,7 @@ def minutes_with_data(since: datetime, until: datetime) -> list[datetime]:
     ] + [
         f"SELECT minute FROM {_table(model)} "
         "WHERE minute >= %(since)s AND minute < %(until)s"
-        for model in (MinuteRollup, ErrorMessageRollup)
+        for model in ROLLUP_MODELS
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -295,13 +317,11 @@ def _first_at_or_after(model, field: str, after: datetime) -> datetime | None:
 def next_data_time(after: datetime) -> datetime | None:
     """Return the first event time or rollup minute at or after a time.
 
-    Each of the three lookups is one step into an index that starts with the
-    time, so a backfill skips long empty stretches at no cost.
+    Each lookup is one step into an index that starts with the time, so a
+    backfill skips long empty stretches at no cost.
     """
-    candidates = [
-        _first_at_or_after(Log, "timestamp", after),
-        _first_at_or_after(MinuteRollup, "minute", after),
-        _first_at_or_after(ErrorMessageRollup, "minute", after),
+    candidates = [_first_at_or_after(Log, "timestamp", after)] + [
+        _first_at_or_after(model, "minute", after) for model in ROLLUP_MODELS
     ]
     return min((c for c in candidates if c is not None), default=None)
 

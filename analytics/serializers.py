@@ -25,7 +25,39 @@ def default_bucket(span: timedelta) -> str:
     return "day"
 
 
-class StatsQuerySerializer(serializers.Serializer):
+class TimeRangeQuerySerializer(serializers.Serializer):
+    """The `since` and `until` query parameters, rounded down to the minute.
+
+    The validated `since` and `until` are always set: a missing `until` is
+    now, and a missing `since` is `default_range` before `until`.
+    """
+
+    default_range = DEFAULT_RANGE
+
+    since = serializers.DateTimeField(
+        required=False, help_text="Start, ISO 8601. Default: one hour before until."
+    )
+    until = serializers.DateTimeField(
+        required=False, help_text="End, exclusive, ISO 8601. Default: now."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        # The rollups count whole minutes, so both ends are rounded down to
+        # the minute and the response reports the rounded range.
+        until = floor_time(attrs.get("until") or timezone.now(), "minute")
+        since = floor_time(attrs.get("since") or until - self.default_range, "minute")
+        if since >= until:
+            raise serializers.ValidationError(
+                {
+                    "since": f"since ({since.isoformat()}) must be before until "
+                    f"({until.isoformat()}), both rounded down to the minute."
+                },
+                code="empty_range",
+            )
+        return attrs | {"since": since, "until": until}
+
+
+class StatsQuerySerializer(TimeRangeQuerySerializer):
     """Query parameters of GET /api/stats/."""
 
     service = serializers.CharField(
@@ -34,12 +66,6 @@ class StatsQuerySerializer(serializers.Serializer):
     level = serializers.CharField(
         required=False,
         help_text="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL or an alias.",
-    )
-    since = serializers.DateTimeField(
-        required=False, help_text="Start, ISO 8601. Default: one hour before until."
-    )
-    until = serializers.DateTimeField(
-        required=False, help_text="End, exclusive, ISO 8601. Default: now."
     )
     bucket = serializers.ChoiceField(
         choices=list(BUCKET_SIZES),
@@ -58,18 +84,8 @@ class StatsQuerySerializer(serializers.Serializer):
         return level
 
     def validate(self, attrs: dict) -> dict:
-        # The rollups count whole minutes, so both ends are rounded down to
-        # the minute and the response reports the rounded range.
-        until = floor_time(attrs.get("until") or timezone.now(), "minute")
-        since = floor_time(attrs.get("since") or until - DEFAULT_RANGE, "minute")
-        if since >= until:
-            raise serializers.ValidationError(
-                {
-                    "since": f"since ({since.isoformat()}) must be before until "
-                    f"({until.isoformat()}), both rounded down to the minute."
-                },
-                code="empty_range",
-            )
+        attrs = super().validate(attrs)
+        since, until = attrs["since"], attrs["until"]
         bucket = attrs.get("bucket") or default_bucket(until - since)
         buckets = bucket_count(since, until, bucket)
         if buckets > MAX_BUCKETS:

@@ -1,15 +1,31 @@
 import json
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from rest_framework.exceptions import ValidationError
 
 from logs.levels import Level, parse_level
 from logs.models import Log
 
+# The largest value of a PostgreSQL bigint, the type of Pattern.id.
+MAX_BIGINT = 2**63 - 1
+
+
+class IdFilter(django_filters.Filter):
+    """A whole-number id; anything else is a 400 for the parameter."""
+
+    field_class = forms.IntegerField
+
 
 class LogFilter(django_filters.FilterSet):
     service = django_filters.CharFilter(field_name="service_name")
+    pattern = IdFilter(
+        field_name="pattern_id",
+        min_value=1,
+        max_value=MAX_BIGINT,
+        label="Pattern id, as listed by /api/patterns/",
+    )
     level = django_filters.CharFilter(
         method="filter_min_level",
         label="Minimum level (DEBUG, INFO, WARNING, ERROR, CRITICAL or an alias)",

@@ -1,7 +1,12 @@
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from logs.models import Log
+from analytics.serializers import TimeRangeQuerySerializer
+from logs.models import Log, Pattern
 from logs.validation import MAX_SERVICE_NAME_LENGTH
 
 
@@ -18,8 +23,72 @@ class LogSerializer(serializers.ModelSerializer):
             "service_name",
             "message",
             "metadata",
+            "pattern",
         ]
         read_only_fields = fields
+
+
+class PatternQuerySerializer(TimeRangeQuerySerializer):
+    """Query parameters of GET /api/patterns/ and /api/patterns/<id>/."""
+
+    default_range = timedelta(hours=24)
+    # Values of `ordering`, each with the fields it sorts by.
+    ORDERINGS = {
+        "-count_in_range": ["-count_in_range", "-count", "id"],
+        "-count": ["-count", "id"],
+        "-first_seen": ["-first_seen", "-id"],
+        "-last_seen": ["-last_seen", "-id"],
+    }
+
+    service = serializers.CharField(
+        required=False, max_length=200, help_text="Patterns of one service only."
+    )
+    since = serializers.DateTimeField(
+        required=False,
+        help_text="Start of the range that count_in_range covers, ISO 8601. "
+        "Default: 24 hours before until.",
+    )
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS),
+        required=False,
+        default="-count_in_range",
+        help_text="-count_in_range (most entries in the range first, the "
+        "default), -count (most entries ever), -first_seen (newest patterns "
+        "first) or -last_seen.",
+    )
+
+
+class PatternSerializer(serializers.ModelSerializer):
+    count_in_range = serializers.IntegerField(
+        read_only=True,
+        help_text="Entries of the range given by since and until, by event "
+        "time, from the minute rollups.",
+    )
+    entries = serializers.SerializerMethodField(
+        help_text="The pattern's entries: /api/logs/ filtered by this pattern."
+    )
+
+    class Meta:
+        model = Pattern
+        fields = [
+            "id",
+            "service_name",
+            "template",
+            "first_seen",
+            "last_seen",
+            "count",
+            "count_in_range",
+            "entries",
+        ]
+        read_only_fields = fields
+
+    def get_entries(self, pattern: Pattern) -> str:
+        # The router's optional trailing slash reverses to none; the listing's
+        # own links end in one.
+        path = reverse("log-list").rstrip("/") + "/?"
+        path += urlencode({"pattern": pattern.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 # The serializers below describe the intake API in the OpenAPI schema. The

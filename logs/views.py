@@ -13,13 +13,14 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
+from analytics.queries import count_in_range
 from logplatform.schema import AutoSchema, ErrorSerializer
 from logs import ratelimit
 from logs.backpressure import overload_reason
 from logs.filters import LogFilter
 from logs.intake import IntakeUnavailable, accept_entries, encode_entry
-from logs.models import Log
-from logs.pagination import LogCursorPagination
+from logs.models import Log, Pattern
+from logs.pagination import LogCursorPagination, PatternPagination
 from logs.parsers import RequestTooLarge
 from logs.permissions import IsIntakeClient, IsReader
 from logs.serializers import (
@@ -28,6 +29,8 @@ from logs.serializers import (
     IntakeUnavailableSerializer,
     LogEntryInputSerializer,
     LogSerializer,
+    PatternQuerySerializer,
+    PatternSerializer,
 )
 from logs.validation import BatchInvalid, EntryError, normalize_batch
 from ops.metrics import ENTRIES_REJECTED
@@ -282,3 +285,40 @@ class LogViewSet(
             },
             status=status.HTTP_400_BAD_REQUEST,
         )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List message patterns, most entries in the range first",
+        parameters=[PatternQuerySerializer],
+    ),
+    retrieve=extend_schema(
+        summary="Read one message pattern",
+        parameters=[PatternQuerySerializer],
+    ),
+)
+class PatternViewSet(viewsets.ReadOnlyModelViewSet):
+    """Message templates learned per service, with their entry counts.
+
+    `count_in_range` counts the entries of the range given by `since` and
+    `until` (by event time, default the last 24 hours) from the minute
+    rollups, so it lags the newest entries by up to a minute.
+    """
+
+    serializer_class = PatternSerializer
+    pagination_class = PatternPagination
+    permission_classes = [IsReader]
+    # Query parameters are read by PatternQuerySerializer instead.
+    filter_backends = []
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        query = PatternQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        patterns = Pattern.objects.annotate(
+            count_in_range=count_in_range(params["since"], params["until"])
+        )
+        if params.get("service"):
+            patterns = patterns.filter(service_name=params["service"])
+        return patterns.order_by(*PatternQuerySerializer.ORDERINGS[params["ordering"]])

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from logs.models import Log
+from logs.models import Log, Pattern
 
 
 def store_rows(
@@ -11,6 +11,7 @@ def store_rows(
     received_at: datetime,
     count: int = 1,
     timestamp: datetime | None = None,
+    pattern: Pattern | None = None,
 ) -> list[uuid.UUID]:
     """Store `count` INFO rows that arrived at received_at; return their ids."""
     rows = [
@@ -21,11 +22,25 @@ def store_rows(
             level=20,
             service_name=service,
             message=f"row of {service}",
+            pattern=pattern,
         )
         for _ in range(count)
     ]
     Log.objects.bulk_create(rows)
     return [row.id for row in rows]
+
+
+def store_pattern(
+    service: str, template: str, first_seen: datetime, count: int = 0
+) -> Pattern:
+    """Store a pattern first and last seen at first_seen."""
+    return Pattern.objects.create(
+        service_name=service,
+        template=template,
+        first_seen=first_seen,
+        last_seen=first_seen,
+        count=count,
+    )
 
 
 def remaining(ids) -> int:

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from analytics.models import ErrorMessageRollup, MinuteRollup
+from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
 from analytics.rollup import (
     FINGERPRINT_SQL,
     roll_up_range,
@@ -19,6 +19,7 @@ from analytics.tasks import roll_up
 from logs.levels import Level
 from logs.models import Log
 from logs.storage import insert_entries
+from tests.rows import store_pattern, store_rows
 
 # Event times far from any other suite's rows, which may be committed in the
 # shared test database. Every query below stays within [BASE, BASE + 1 day).
@@ -417,3 +418,49 @@ def test_roll_up_reaches_the_last_minute_of_year_9999():
 
     rows = MinuteRollup.objects.filter(minute=last_minute, service_name="far")
     assert [row.count for row in rows] == [1]
+
+
+def pattern_rows() -> dict[tuple, int]:
+    rows = PatternMinuteRollup.objects.filter(
+        minute__gte=BASE, minute__lt=BASE + timedelta(days=1)
+    )
+    return {(row.minute, row.pattern_id): row.count for row in rows}
+
+
+@pytest.mark.django_db
+def test_pattern_rollup_counts_per_minute():
+    first = store_pattern("api", "GET <*>", BASE)
+    second = store_pattern("api", "POST <*>", BASE)
+    late = NOW - timedelta(minutes=1)
+    store_rows(
+        "api", late, count=3, timestamp=BASE + timedelta(seconds=5), pattern=first
+    )
+    store_rows(
+        "api", late, count=1, timestamp=BASE + timedelta(seconds=70), pattern=first
+    )
+    store_rows("api", late, count=2, timestamp=BASE, pattern=second)
+    # Entries without a pattern, stored while grouping was off, count nowhere.
+    store_rows("api", late, count=4, timestamp=BASE)
+
+    roll_up_recent(NOW)
+
+    assert pattern_rows() == {
+        (BASE, first.pk): 3,
+        (BASE + timedelta(minutes=1), first.pk): 1,
+        (BASE, second.pk): 2,
+    }
+
+
+@pytest.mark.django_db
+def test_pattern_rollup_drops_emptied_minute():
+    pattern = store_pattern("api", "GET <*>", BASE)
+    ids = store_rows("api", NOW - timedelta(minutes=1), timestamp=BASE, pattern=pattern)
+    roll_up_recent(NOW)
+    assert pattern_rows() == {(BASE, pattern.pk): 1}
+
+    Log.objects.filter(id__in=ids).delete()
+    result = roll_up_range(BASE, BASE + timedelta(minutes=1))
+
+    assert pattern_rows() == {}
+    # The minute's MinuteRollup row and its PatternMinuteRollup row.
+    assert result.rows_removed == 2

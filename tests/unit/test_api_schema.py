@@ -71,3 +71,20 @@ def test_unrouted_page_keeps_html_404():
     response = Client().get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_patterns_endpoint_documented():
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    listing = schema["paths"]["/api/patterns/"]["get"]
+    names = {parameter["name"] for parameter in listing["parameters"]}
+    assert {"service", "since", "until", "ordering", "page"} <= names
+    assert "/api/patterns/{id}/" in schema["paths"]
+    item = schema["components"]["schemas"]["Pattern"]["properties"]
+    assert {"template", "count_in_range", "entries"} <= set(item)
+
+
+def test_logs_pattern_filter_documented():
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = schema["paths"]["/api/logs/"]["get"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "pattern")
+    assert pattern["schema"]["type"] == "integer"
