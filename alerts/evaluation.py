@@ -20,13 +20,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from alerts.matching import match_filter, scope_filter
 from alerts.models import Alert, AlertRule, NotificationDelivery
 from alerts.notifications import queue_notifications
-from logs.models import Log
+from logs.models import Log, Pattern
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ SAMPLE_SIZE = 5
 
 # The advisory lock namespace for rule evaluation (the first key of the pair).
 LOCK_NAMESPACE = 7301
+
+# New-pattern rules keep one alert per pattern, in the group "pattern <id>".
+PATTERN_GROUP_PREFIX = "pattern "
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Measurement:
     firing: bool
     matched: int = 0
     total: int = 0
+    # New-pattern rules: the pattern that the group stands for.
+    pattern_id: int | None = None
 
 
 @dataclass
@@ -69,6 +74,13 @@ def window_for(rule: AlertRule, now: datetime) -> tuple[datetime, datetime]:
 
 def measure(rule: AlertRule, start: datetime, end: datetime) -> dict[str, Measurement]:
     """Count the rule's entries in the window, per group, and judge each group."""
+    if rule.kind == AlertRule.Kind.NEW_PATTERN:
+        return {
+            f"{PATTERN_GROUP_PREFIX}{pattern.pk}": Measurement(
+                value=1.0, firing=True, matched=1, total=1, pattern_id=pattern.pk
+            )
+            for pattern in new_patterns(rule, start, end)
+        }
     in_window = Log.objects.filter(received_at__gt=start, received_at__lte=end)
     kind = rule.kind
 
@@ -119,6 +131,38 @@ def judge(rule: AlertRule, matched: int, total: int) -> Measurement:
     return Measurement(value=value, firing=firing, matched=matched, total=total)
 
 
+def new_patterns(rule: AlertRule, start: datetime, end: datetime) -> list[Pattern]:
+    """Return the patterns first seen in the window, past their service's learning.
+
+    A service's learning period is the first PATTERN_LEARNING_MINUTES after
+    its first pattern was seen: every template it logs then is new, so none
+    of them fires.
+
+    NOTE: every new pattern opens its own alert, so a service that starts
+    logging many new templates at once sends as many notifications.
+    """
+    found = Pattern.objects.filter(first_seen__gt=start, first_seen__lte=end)
+    if rule.service_name:
+        found = found.filter(service_name=rule.service_name)
+    found = list(found.order_by("first_seen", "id"))
+    if not found:
+        return []
+
+    services = {pattern.service_name for pattern in found}
+    learning_starts = dict(
+        Pattern.objects.filter(service_name__in=services)
+        .values("service_name")
+        .annotate(first=Min("first_seen"))
+        .values_list("service_name", "first")
+    )
+    learning = timedelta(minutes=settings.PATTERN_LEARNING_MINUTES)
+    return [
+        pattern
+        for pattern in found
+        if pattern.first_seen >= learning_starts[pattern.service_name] + learning
+    ]
+
+
 def absence_groups(rule: AlertRule, now: datetime) -> list[str]:
     """Return the groups whose silence an absence rule notices.
 
@@ -142,12 +186,16 @@ def absence_groups(rule: AlertRule, now: datetime) -> list[str]:
     )
 
 
-def sample_ids(rule: AlertRule, group: str, start, end) -> list[UUID]:
-    query = Log.objects.filter(
-        match_filter(rule), received_at__gt=start, received_at__lte=end
-    )
-    if rule.per_service:
-        query = query.filter(service_name=group)
+def sample_ids(
+    rule: AlertRule, group: str, start, end, pattern_id: int | None = None
+) -> list[UUID]:
+    query = Log.objects.filter(received_at__gt=start, received_at__lte=end)
+    if pattern_id is not None:
+        query = query.filter(pattern_id=pattern_id)
+    else:
+        query = query.filter(match_filter(rule))
+        if rule.per_service:
+            query = query.filter(service_name=group)
     return list(
         query.order_by("-received_at").values_list("id", flat=True)[:SAMPLE_SIZE]
     )
@@ -198,6 +246,8 @@ def evaluate_rule(rule: AlertRule, now: datetime, summary: RunSummary) -> None:
 
 def _group_fits(rule: AlertRule, group: str) -> bool:
     """False for the groups of alerts opened before the rule's grouping changed."""
+    if rule.kind == AlertRule.Kind.NEW_PATTERN:
+        return group.startswith(PATTERN_GROUP_PREFIX)
     return bool(group) == rule.per_service
 
 
@@ -212,8 +262,9 @@ def _open(rule, group, measurement, start, end, now) -> Alert:
         sample_log_ids=(
             []
             if rule.kind == AlertRule.Kind.ABSENCE
-            else sample_ids(rule, group, start, end)
+            else sample_ids(rule, group, start, end, measurement.pattern_id)
         ),
+        pattern_id=measurement.pattern_id,
         first_seen=now,
         last_seen=now,
     )
@@ -241,7 +292,8 @@ def _still_firing(alert: Alert, measurement, start, end, now) -> None:
         SAMPLE_SIZE
     ):
         known = set(alert.sample_log_ids)
-        for log_id in sample_ids(alert.rule, alert.group, start, end):
+        samples = sample_ids(alert.rule, alert.group, start, end, alert.pattern_id)
+        for log_id in samples:
             if log_id not in known and len(alert.sample_log_ids) < SAMPLE_SIZE:
                 alert.sample_log_ids.append(log_id)
                 known.add(log_id)

@@ -97,6 +97,10 @@ class AlertRule(models.Model):
         ABSENCE = "absence", "Absence: fewer than N matching entries"
         RATIO = "ratio", "Ratio: matching share of all entries above a fraction"
         PATTERN = "pattern", "Pattern: any matching entry"
+        NEW_PATTERN = (
+            "new_pattern",
+            "New pattern: a service logs a message template it never logged before",
+        )
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -141,7 +145,7 @@ class AlertRule(models.Model):
         help_text=(
             "Threshold: the count that fires. Absence: the count below which it "
             "fires. Ratio: the fraction (0.05 for 5%) above which it fires. "
-            "Pattern: unused."
+            "Pattern and new pattern: unused."
         ),
     )
     min_total = models.PositiveIntegerField(
@@ -204,6 +208,16 @@ class AlertRule(models.Model):
                 "A ratio rule needs a level, message or metadata condition, "
                 "or every entry would match."
             )
+        if self.kind == self.Kind.NEW_PATTERN and (
+            self.min_level is not None
+            or self.message_contains
+            or self.message_regex
+            or self.metadata_key
+        ):
+            errors["kind"] = (
+                "A new-pattern rule watches the templates of a service or of "
+                "all services; leave the level, message and metadata empty."
+            )
         if self.window <= timedelta(0):
             errors["window"] = "The window must be longer than zero."
         if self.reminder_interval is not None and self.reminder_interval <= timedelta(
@@ -245,6 +259,16 @@ class Alert(models.Model):
     value = models.FloatField(help_text="The count or ratio that fired the alert.")
     last_value = models.FloatField(help_text="The value at the last evaluation.")
     sample_log_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    pattern = models.ForeignKey(
+        "logs.Pattern",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        # No constraint, so the pattern table's upkeep never waits on alerts.
+        db_constraint=False,
+        related_name="+",
+        help_text="New-pattern rules: the message template that fired the alert.",
+    )
 
     first_seen = models.DateTimeField(help_text="When the alert fired.")
     last_seen = models.DateTimeField(help_text="When its condition last held.")

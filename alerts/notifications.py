@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
+from logs.models import Pattern
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,32 @@ def alert_admin_url(alert: Alert) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + path
 
 
+def pattern_admin_url(pattern_id: int) -> str:
+    """Return the absolute address of a pattern's page in the admin."""
+    path = f"{reverse('admin:index')}logs/pattern/{pattern_id}/change/"
+    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+
+
+def alert_pattern(alert: Alert) -> Pattern | None:
+    """Return the pattern a new-pattern alert is about, or None."""
+    if alert.pattern_id is None:
+        return None
+    # The foreign key has no constraint, so the row may be gone.
+    return Pattern.objects.filter(pk=alert.pattern_id).first()
+
+
+# Templates are cut to this many characters in subjects.
+SUBJECT_TEMPLATE_CHARS = 80
+
+
+def group_label(alert: Alert) -> str:
+    """Return what the alert is about: its service, or a service and template."""
+    pattern = alert_pattern(alert)
+    if pattern is None:
+        return alert.group
+    return f"{pattern.service_name}: {pattern.template[:SUBJECT_TEMPLATE_CHARS]}"
+
+
 def format_time(moment: datetime | None) -> str:
     if moment is None:
         return ""
@@ -96,6 +123,8 @@ def describe_condition(rule: AlertRule) -> str:
         return f"fewer than {threshold} matching entries"
     if rule.kind == AlertRule.Kind.RATIO:
         return f"more than {threshold} of entries match"
+    if rule.kind == AlertRule.Kind.NEW_PATTERN:
+        return "a message template the service never logged before"
     return "any matching entry"
 
 
@@ -110,7 +139,8 @@ def build_subject(delivery: NotificationDelivery) -> str:
     alert = delivery.alert
     if alert is None:
         return f"[{headline}] Test notification from logplatform"
-    group = f" ({_one_line(alert.group)})" if alert.group else ""
+    label = group_label(alert)
+    group = f" ({_one_line(label)})" if label else ""
     severity = alert.severity.upper()
     return f"[{severity}] {headline}: {_one_line(alert.rule.name)}{group}"
 
@@ -119,7 +149,14 @@ def alert_details(alert: Alert) -> list[tuple[str, str]]:
     """List the labelled facts about an alert that every message shows."""
     rule = alert.rule
     details = [("Rule", rule.name)]
-    if alert.group:
+    pattern = alert_pattern(alert)
+    if pattern is not None:
+        details += [
+            ("Service", pattern.service_name),
+            ("Template", pattern.template),
+            ("Pattern", pattern_admin_url(pattern.pk)),
+        ]
+    elif alert.group:
         details.append(("Service", alert.group))
     details += [
         ("Severity", alert.get_severity_display()),
@@ -155,7 +192,8 @@ def build_text(delivery: NotificationDelivery) -> str:
     if alert is None:
         return build_test_text(delivery.channel) + "\n"
 
-    group = f" ({alert.group})" if alert.group else ""
+    label = group_label(alert)
+    group = f" ({_one_line(label)})" if label else ""
     lines = [f"{EVENT_HEADLINES[delivery.event]}: {alert.rule.name}{group}", ""]
     details = alert_details(alert)
     width = max(len(label) for label, _ in details) + 2
@@ -222,11 +260,24 @@ def build_payload(delivery: NotificationDelivery, sent_at: datetime) -> dict:
             "last_seen": format_time(alert.last_seen),
             "resolved_at": format_time(alert.resolved_at) or None,
             "sample_log_ids": [str(log_id) for log_id in alert.sample_log_ids],
+            "pattern": _pattern_payload(alert),
             "url": alert_admin_url(alert),
         }
     else:
         payload["text"] = build_test_text(delivery.channel)
     return payload
+
+
+def _pattern_payload(alert: Alert) -> dict | None:
+    pattern = alert_pattern(alert)
+    if pattern is None:
+        return None
+    return {
+        "id": pattern.pk,
+        "service_name": pattern.service_name,
+        "template": pattern.template,
+        "url": pattern_admin_url(pattern.pk),
+    }
 
 
 def encode_json(payload: dict) -> bytes:

@@ -149,6 +149,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "value",
             "last_value",
             "sample_log_ids",
+            "pattern",
             "first_seen",
             "last_seen",
             "resolved_at",

@@ -270,6 +270,9 @@ LOG_DEDUP_DAYS = env_int("LOG_DEDUP_DAYS", 3, minimum=1)
 # count. Per-service absence rules watch the services seen this many hours back.
 ALERTS_LATE_ARRIVAL_SECONDS = env_int("ALERTS_LATE_ARRIVAL_SECONDS", 15, minimum=0)
 ALERTS_ABSENCE_LOOKBACK_HOURS = env_int("ALERTS_ABSENCE_LOOKBACK_HOURS", 24, minimum=1)
+# New-pattern rules stay quiet for this many minutes after a service's first
+# pattern, while every template the service logs is still new.
+PATTERN_LEARNING_MINUTES = env_int("PATTERN_LEARNING_MINUTES", 60, minimum=0)
 
 # Alert notifications. A failed send is retried after BASE, 2 x BASE, 4 x BASE
 # ... seconds, each wait capped at MAX, until MAX_ATTEMPTS attempts in all.

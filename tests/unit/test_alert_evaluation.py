@@ -9,13 +9,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 from alerts.evaluation import RunSummary, evaluate_rule, evaluate_rules, send_reminders
 from alerts.models import Alert, AlertRule, NotificationChannel, NotificationDelivery
 from analytics.models import MinuteRollup
 from logs.levels import Level
-from logs.models import Log
+from logs.models import Log, Pattern
 
 NOW = datetime(2020, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -355,3 +356,94 @@ def test_concurrent_evaluation_of_a_rule_is_skipped():
     finally:
         other.close()
     assert connection.is_usable()
+
+
+def add_pattern(service, template, first_seen) -> Pattern:
+    pattern = Pattern.objects.create(
+        service_name=service,
+        template=template,
+        first_seen=first_seen,
+        last_seen=first_seen,
+        count=1,
+    )
+    entry = add_logs(service, 1, message=template, at=first_seen)[0]
+    Log.objects.filter(id=entry.id).update(pattern=pattern)
+    return pattern
+
+
+@pytest.fixture
+def learned(settings):
+    """A service "svc" whose first pattern is two hours old; learning is 60 min."""
+    settings.PATTERN_LEARNING_MINUTES = 60
+    return add_pattern("svc", "started <*>", NOW - timedelta(hours=2))
+
+
+def test_new_pattern_fires_per_template(learned, channel):
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1)
+    rule.channels.add(channel)
+    first = add_pattern("svc", "disk <*> full", NOW - timedelta(minutes=1))
+    second = add_pattern("svc", "lost <*>", NOW - timedelta(minutes=2))
+
+    summary = run(rule)
+
+    alerts = {alert.pattern_id: alert for alert in open_alerts(rule)}
+    assert set(alerts) == {first.pk, second.pk}
+    assert len(summary.fired) == 2
+    assert alerts[first.pk].group == f"pattern {first.pk}"
+    assert len(alerts[first.pk].sample_log_ids) == 1
+    assert deliveries(rule, NotificationDelivery.Event.FIRED) == 2
+
+
+def test_new_pattern_skips_old_templates(learned):
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1)
+    add_pattern("svc", "old <*>", NOW - timedelta(minutes=30))
+
+    assert run(rule).fired == []
+
+
+def test_new_pattern_quiet_while_learning(settings):
+    settings.PATTERN_LEARNING_MINUTES = 60
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1)
+    add_pattern("fresh", "boot <*>", NOW - timedelta(minutes=50))
+    add_pattern("fresh", "listening on <*>", NOW - timedelta(minutes=1))
+
+    assert run(rule).fired == []
+
+
+def test_new_pattern_fires_once_learning_ends(settings):
+    settings.PATTERN_LEARNING_MINUTES = 0
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1)
+    add_pattern("fresh", "listening on <*>", NOW - timedelta(minutes=1))
+
+    assert len(run(rule).fired) == 1
+
+
+def test_new_pattern_respects_service(learned):
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1, service_name="other")
+    add_pattern("svc", "disk <*> full", NOW - timedelta(minutes=1))
+
+    assert run(rule).fired == []
+
+
+def test_new_pattern_resolves_after_window(learned):
+    rule = make_rule(kind=AlertRule.Kind.NEW_PATTERN, threshold=1, resolve_after=2)
+    add_pattern("svc", "disk <*> full", NOW - timedelta(minutes=1))
+    assert len(run(rule).fired) == 1
+
+    # Still inside the 5-minute window: the same alert stays open.
+    assert run(rule, NOW + timedelta(minutes=2)).fired == []
+    assert len(open_alerts(rule)) == 1
+
+    later = NOW + timedelta(minutes=10)
+    assert run(rule, later).resolved == []
+    assert len(run(rule, later + timedelta(minutes=1)).resolved) == 1
+    assert open_alerts(rule) == []
+
+
+def test_new_pattern_rule_rejects_filters():
+    rule = AlertRule(
+        name="new templates", kind=AlertRule.Kind.NEW_PATTERN, min_level=40
+    )
+    with pytest.raises(ValidationError) as raised:
+        rule.full_clean()
+    assert "kind" in raised.value.message_dict

@@ -239,6 +239,61 @@ def test_payload_of_fired_alert(alert):
     assert body["url"].endswith(f"/admin/alerts/alert/{alert.pk}/change/")
 
 
+@pytest.fixture
+def pattern_alert(db):
+    from tests.rows import store_pattern
+
+    pattern = store_pattern("checkout", "card <*> declined", FIRST_SEEN)
+    rule = AlertRule.objects.create(
+        name="New templates", kind=AlertRule.Kind.NEW_PATTERN
+    )
+    return Alert.objects.create(
+        rule=rule,
+        group=f"pattern {pattern.pk}",
+        pattern=pattern,
+        severity=Severity.WARNING,
+        value=1,
+        last_value=1,
+        first_seen=FIRST_SEEN,
+        last_seen=FIRST_SEEN,
+    )
+
+
+def test_new_pattern_subject_names_template(pattern_alert):
+    channel = make_channel("webhook", url="http://127.0.0.1:9/hook")
+    subject = build_subject(make_delivery(channel, pattern_alert))
+    assert subject == "[WARNING] FIRED: New templates (checkout: card <*> declined)"
+
+
+def test_new_pattern_text_links_pattern(pattern_alert):
+    channel = make_channel("webhook", url="http://127.0.0.1:9/hook")
+    text = build_text(make_delivery(channel, pattern_alert))
+    pattern_id = pattern_alert.pattern_id
+    lines = text.splitlines()
+    assert "Service:          checkout" in lines
+    assert "Template:         card <*> declined" in lines
+    assert f"/admin/logs/pattern/{pattern_id}/change/" in text
+    assert "a message template the service never logged before" in text
+
+
+def test_new_pattern_payload(pattern_alert):
+    channel = make_channel("webhook", url="http://127.0.0.1:9/hook")
+    delivery = make_delivery(channel, pattern_alert)
+    body = build_payload(delivery, FIRST_SEEN)["alert"]
+    assert body["pattern"]["id"] == pattern_alert.pattern_id
+    assert body["pattern"]["service_name"] == "checkout"
+    assert body["pattern"]["template"] == "card <*> declined"
+    assert body["pattern"]["url"].endswith(
+        f"/admin/logs/pattern/{pattern_alert.pattern_id}/change/"
+    )
+
+
+def test_payload_without_pattern(alert):
+    channel = make_channel("webhook", url="http://127.0.0.1:9/hook")
+    body = build_payload(make_delivery(channel, alert), FIRST_SEEN)["alert"]
+    assert body["pattern"] is None
+
+
 def test_payload_of_test_event(db):
     channel = make_channel("webhook", url="http://127.0.0.1:9/hook")
     delivery = make_delivery(channel, None, Event.TEST)
