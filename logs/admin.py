@@ -1,14 +1,18 @@
 import json
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db import connection, models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from logs.models import ApiKey, Log
+from logs.filters import MAX_BIGINT
+from logs.models import ApiKey, Log, Pattern
 
 # The changelist counts at most this many rows, so a filter over a large
 # table still returns quickly. Beyond that the page count stops growing.
@@ -34,6 +38,53 @@ class ServiceFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(service_name=self.value())
         return queryset
+
+
+def parse_pattern_id(value: str | None) -> int | None:
+    """Return a valid pattern id from a query parameter, or None."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_BIGINT else None
+
+
+class PatternFilter(admin.SimpleListFilter):
+    """Entries of one pattern, chosen by a link from the pattern admin.
+
+    Only the chosen pattern is listed as a choice, so the page never loads
+    the whole pattern table; without a choice the filter is hidden.
+    """
+
+    title = "pattern"
+    parameter_name = "pattern"
+
+    def lookups(self, request, model_admin):
+        # Django applies a filter only while it has a choice to show, so an
+        # invalid value is listed too and queryset() rejects it.
+        value = self.value()
+        if value is None:
+            return []
+        pattern_id = parse_pattern_id(value)
+        pattern = None
+        if pattern_id is not None:
+            pattern = Pattern.objects.filter(pk=pattern_id).first()
+        return [(value, str(pattern) if pattern else f"pattern {value}")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        pattern_id = parse_pattern_id(self.value())
+        if pattern_id is None:
+            raise IncorrectLookupParameters(
+                f"Invalid pattern id {self.value()!r}: use a whole number."
+            )
+        return queryset.filter(pattern_id=pattern_id)
+
+
+def pattern_entries_url(pattern_id: int) -> str:
+    """Return the Log changelist filtered to one pattern's entries."""
+    query = urlencode({PatternFilter.parameter_name: pattern_id})
+    return f"{reverse('admin:logs_log_changelist')}?{query}"
 
 
 def distinct_services(limit: int = 200) -> list[str]:
@@ -141,7 +192,7 @@ class ReadOnlyAdminMixin:
 @admin.register(Log)
 class LogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["timestamp", "level_label", "service_name", "short_message"]
-    list_filter = ["level", ServiceFilter]
+    list_filter = ["level", ServiceFilter, PatternFilter]
     date_hierarchy = "timestamp"
     search_fields = ["message"]
     show_full_result_count = False
@@ -155,6 +206,7 @@ class LogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "service_name",
         "message",
         "metadata_json",
+        "pattern_link",
     ]
     readonly_fields = fields
 
@@ -175,6 +227,52 @@ class LogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def metadata_json(self, obj: Log) -> str:
         text = json.dumps(obj.metadata, indent=2, ensure_ascii=False, sort_keys=True)
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    @admin.display(description="pattern")
+    def pattern_link(self, obj: Log) -> str:
+        if obj.pattern_id is None:
+            return "-"
+        url = reverse("admin:logs_pattern_change", args=[obj.pattern_id])
+        return format_html(
+            '<a href="{}">pattern {}</a> (<a href="{}">its entries</a>)',
+            url,
+            obj.pattern_id,
+            pattern_entries_url(obj.pattern_id),
+        )
+
+
+@admin.register(Pattern)
+class PatternAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Message templates, most entries first; sort by first seen for the newest."""
+
+    list_display = [
+        "template",
+        "service_name",
+        "count",
+        "first_seen",
+        "last_seen",
+        "entries_link",
+    ]
+    list_display_links = ["template"]
+    list_filter = ["service_name"]
+    search_fields = ["template", "service_name"]
+    ordering = ["-count", "id"]
+    show_full_result_count = False
+    list_per_page = 100
+    fields = [
+        "id",
+        "service_name",
+        "template",
+        "count",
+        "first_seen",
+        "last_seen",
+        "entries_link",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="entries")
+    def entries_link(self, obj: Pattern) -> str:
+        return format_html('<a href="{}">entries</a>', pattern_entries_url(obj.pk))
 
 
 @admin.register(ApiKey)

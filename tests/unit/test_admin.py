@@ -90,3 +90,64 @@ def test_api_key_admin_lists_keys(staff_client):
     response = staff_client.get("/admin/logs/apikey/")
     assert response.status_code == 200
     assert b"listed key" in response.content
+
+
+@pytest.fixture
+def patterned(db):
+    """Two patterns of one service, the second newer, each with its entries."""
+    from datetime import UTC, datetime
+
+    from tests.rows import store_pattern, store_rows
+
+    at = datetime(2026, 4, 5, 6, 0, tzinfo=UTC)
+    busy = store_pattern(SERVICE, "GET <*> took <*> ms", at, count=3)
+    rare = store_pattern(SERVICE, "cache <*> evicted", at.replace(hour=7), count=1)
+    store_rows(SERVICE, at, count=3, pattern=busy)
+    store_rows(SERVICE, at, count=1, pattern=rare)
+    return busy, rare
+
+
+def test_pattern_admin_lists_by_count(staff_client, patterned):
+    busy, rare = patterned
+    response = staff_client.get("/admin/logs/pattern/", {"service_name": SERVICE})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.index("GET &lt;*&gt; took") < html.index("cache &lt;*&gt; evicted")
+    assert f"/admin/logs/log/?pattern={busy.pk}" in html
+
+
+def test_pattern_admin_newest_first(staff_client, patterned):
+    # Column 4 is first_seen; a minus sorts it descending.
+    response = staff_client.get(
+        "/admin/logs/pattern/", {"service_name": SERVICE, "o": "-4"}
+    )
+    html = response.content.decode()
+    assert html.index("cache &lt;*&gt; evicted") < html.index("GET &lt;*&gt; took")
+
+
+def test_pattern_admin_search(staff_client, patterned):
+    response = staff_client.get("/admin/logs/pattern/", {"q": "evicted"})
+    assert b"cache &lt;*&gt; evicted" in response.content
+    assert b"took &lt;*&gt; ms" not in response.content
+
+
+def test_log_changelist_by_pattern(staff_client, patterned):
+    busy, _ = patterned
+    response = staff_client.get("/admin/logs/log/", {"pattern": busy.pk})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 3
+    # The filter offers the chosen pattern only.
+    assert b"GET &lt;*&gt; took" in response.content
+    assert b"cache &lt;*&gt; evicted" not in response.content
+
+
+def test_log_changelist_hides_pattern_filter(staff_client, patterned):
+    response = staff_client.get("/admin/logs/log/", {"service_name": SERVICE})
+    assert b"By pattern" not in response.content
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "99999999999999999999"])
+def test_log_changelist_bad_pattern(staff_client, patterned, value):
+    response = staff_client.get("/admin/logs/log/", {"pattern": value})
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
