@@ -18,6 +18,7 @@ from analytics.queries import (
     busiest_services,
     floor_time,
     frequent_errors,
+    top_patterns,
     volume_by_level,
     volume_series,
 )
@@ -82,22 +83,39 @@ OVERVIEW_RANGES = {
 DEFAULT_OVERVIEW_RANGE = "24h"
 
 
-def _alert_change_url(alert: Alert) -> str | None:
-    # The link is left out while the alerts admin is not registered.
+# The overview lists at most this many open alerts, the most recent first.
+OPEN_ALERTS_SHOWN = 50
+
+
+def _admin_url(name: str, *args) -> str | None:
+    # The link is left out while that admin page is not registered.
     try:
-        return reverse("admin:alerts_alert_change", args=[alert.pk])
+        return reverse(name, args=args)
     except NoReverseMatch:
         return None
 
 
-# The overview lists at most this many open alerts, the most recent first.
-OPEN_ALERTS_SHOWN = 50
+def _top_patterns(since: datetime, until: datetime) -> list[dict]:
+    rows = []
+    for pattern in top_patterns(since, until):
+        entries_url = _admin_url("admin:logs_log_changelist")
+        rows.append(
+            {
+                "pattern": pattern,
+                "change_url": _admin_url("admin:logs_pattern_change", pattern.pk),
+                "entries_url": entries_url and f"{entries_url}?pattern={pattern.pk}",
+            }
+        )
+    return rows
 
 
 def _open_alerts() -> list[dict]:
     alerts = Alert.objects.filter(state__in=Alert.OPEN_STATES).select_related("rule")
     return [
-        {"alert": alert, "change_url": _alert_change_url(alert)}
+        {
+            "alert": alert,
+            "change_url": _admin_url("admin:alerts_alert_change", alert.pk),
+        }
         for alert in alerts.order_by("-first_seen")[:OPEN_ALERTS_SHOWN]
     ]
 
@@ -166,7 +184,7 @@ def custom_range(
 
 @staff_member_required
 def overview(request):
-    """Draw log volume, busy services, frequent errors and open alerts."""
+    """Draw log volume, busy services, frequent errors, top patterns and open alerts."""
     range_name = request.GET.get("range", DEFAULT_OVERVIEW_RANGE)
     now = timezone.now()
     since_text, until_text = request.GET.get("since"), request.GET.get("until")
@@ -205,6 +223,7 @@ def overview(request):
         "volume_chart": charts.stacked_columns(starts, by_level, bucket),
         "services_chart": charts.stacked_rows(services),
         "errors": frequent_errors(since, until),
+        "patterns": _top_patterns(since, until),
         "open_alerts": _open_alerts(),
         "open_alert_count": Alert.objects.filter(state__in=Alert.OPEN_STATES).count(),
         "legend": [(level.name, color) for level, color in charts.LEVEL_COLORS.items()],

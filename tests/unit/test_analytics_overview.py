@@ -290,3 +290,29 @@ def test_overview_long_range_is_cut_to_recent_columns(staff):
 
     assert "one bar per day" in page
     assert "2007-11-28 00:00 to 2009-01-01 00:00 UTC" in page
+
+
+def test_overview_lists_top_patterns(staff, db):
+    from analytics.models import PatternMinuteRollup
+    from tests.rows import store_pattern
+
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0) - timedelta(hours=1)
+    busy = store_pattern("api", "GET <*> took <*> ms", now - timedelta(days=3))
+    quiet = store_pattern("api", "cache <b> <*> evicted", now - timedelta(days=3))
+    gone = store_pattern("api", "old <*>", now - timedelta(days=3))
+    for pattern, count, at in [
+        (busy, 30, minute),
+        (quiet, 4, minute),
+        (gone, 99, minute - timedelta(days=2)),
+    ]:
+        PatternMinuteRollup.objects.create(minute=at, pattern=pattern, count=count)
+
+    html = staff.get(URL, {"range": "24h"}).content.decode()
+
+    section = html[html.index('id="patterns"') : html.index('id="alerts"')]
+    rows = re.findall(r'data-pattern="(\d+)"', section)
+    assert rows == [str(busy.pk), str(quiet.pk)]
+    assert "cache &lt;b&gt; &lt;*&gt; evicted" in section
+    assert f"/admin/logs/log/?pattern={busy.pk}" in section
+    assert f"/admin/logs/pattern/{busy.pk}/change/" in section
