@@ -77,7 +77,7 @@ EXAMPLE_LENGTH = 1000
 # changes only.
 #
 # _COUNT_ROLLUP_SQL counts entries per minute and {keys}, columns of the log
-# table that are also the rollup's key after the minute; {condition} narrows
+# table that also form the rollup's key after the minute. {condition} narrows
 # the entries counted.
 _COUNT_ROLLUP_SQL = """
 WITH buckets AS (
@@ -174,6 +174,10 @@ class RollupResult:
     # True when another run held the lock and this one did nothing.
     skipped: bool = False
 
+    def add_rows(self, written: int, removed: int) -> None:
+        self.rows_written += written
+        self.rows_removed += removed
+
     def add(self, other: "RollupResult") -> None:
         self.minutes += other.minutes
         self.rows_written += other.rows_written
@@ -192,6 +196,12 @@ def _run_rollup(sql: str, params: dict) -> tuple[int, int]:
 
 
 ROLLUP_MODELS = (MinuteRollup, ErrorMessageRollup, PatternMinuteRollup)
+# The rollups that _COUNT_ROLLUP_SQL fills: the model, its key columns after
+# the minute, and the condition on the entries it counts.
+COUNT_ROLLUPS = (
+    (MinuteRollup, "service_name, level", ""),
+    (PatternMinuteRollup, "pattern_id", "AND pattern_id IS NOT NULL"),
+)
 
 
 def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
@@ -205,24 +215,12 @@ def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
         return RollupResult()
 
     log_table = _table(Log)
-    counts = _run_rollup(
-        _COUNT_ROLLUP_SQL.format(
-            keys="service_name, level",
-            log=log_table,
-            rollup=_table(MinuteRollup),
-            condition="",
-        ),
-        {"minutes": starts},
-    )
-    patterns = _run_rollup(
-        _COUNT_ROLLUP_SQL.format(
-            keys="pattern_id",
-            log=log_table,
-            rollup=_table(PatternMinuteRollup),
-            condition="AND pattern_id IS NOT NULL",
-        ),
-        {"minutes": starts},
-    )
+    result = RollupResult(minutes=len(starts))
+    for model, keys, condition in COUNT_ROLLUPS:
+        sql = _COUNT_ROLLUP_SQL.format(
+            keys=keys, log=log_table, rollup=_table(model), condition=condition
+        )
+        result.add_rows(*_run_rollup(sql, {"minutes": starts}))
     errors = _run_rollup(
         _ERROR_ROLLUP_SQL.format(
             log=log_table,
@@ -232,11 +230,8 @@ def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
         ),
         {"minutes": starts, "min_level": Level.ERROR.value},
     )
-    return RollupResult(
-        minutes=len(starts),
-        rows_written=counts[0] + errors[0] + patterns[0],
-        rows_removed=counts[1] + errors[1] + patterns[1],
-    )
+    result.add_rows(*errors)
+    return result
 
 
 def _lock() -> None:
