@@ -17,6 +17,8 @@ clusters, in any order, gets a tree that answers lookup() the same way.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,8 +38,8 @@ class Cluster:
 
 
 def _route_key(token: str) -> str:
-    """Return the child key of a token: wildcards and digit-holding tokens share one."""
-    if token == WILDCARD or any(char.isdigit() for char in token):
+    """Return the child key of a token: tokens with a wildcard or a digit share one."""
+    if WILDCARD in token or any(char.isdigit() for char in token):
         return WILDCARD
     return token
 
@@ -63,11 +65,12 @@ class Drain:
 
     depth counts the token-count level and the leaf level, as in the paper,
     so depth - 2 leading tokens route a line. similarity_threshold is the
-    minimum share of a cluster's literal positions that a line must match to
-    join it. max_children caps the literal children of a node; the other
+    minimum share of positions where a line must equal a cluster's template
+    to join it. max_children caps the literal children of a node; the other
     tokens share the wildcard child. max_clusters bounds memory: once it is
     reached, a line that would start a cluster joins the most similar
-    cluster with its token count instead, whatever the similarity, and only
+    cluster with its token count instead, whatever the similarity (even
+    across different identifiers), and only
     a token count with no cluster at all still starts one. So the number of
     clusters can exceed max_clusters by at most the number of distinct
     token counts, which tokenize() caps.
@@ -77,7 +80,7 @@ class Drain:
         self,
         *,
         depth: int = 4,
-        similarity_threshold: float = 0.5,
+        similarity_threshold: float = 0.7,
         max_children: int = 100,
         max_clusters: int = 5000,
     ) -> None:
@@ -155,7 +158,7 @@ class Drain:
         same_length = [
             c for c in self._clusters.values() if len(c.tokens) == len(tokens)
         ]
-        return self._most_similar(same_length, tokens, 0.0)
+        return self._most_similar(same_length, tokens, -1.0)
 
     def _find_leaf(self, tokens: Sequence[str]) -> _Node | None:
         node = self._roots.get(len(tokens))
@@ -294,24 +297,41 @@ def _is_empty(node: _Node) -> bool:
 
 
 def _similarity(template: Sequence[str], tokens: Sequence[str]) -> tuple[float, int]:
-    """Return the share of the template's literal positions that the line matches.
+    """Return the share of positions where the line equals the template, and
+    the template's wildcard count.
 
-    Wildcard positions are left out of the share, so a template that has
-    generalized many positions is not penalized for them; the count of
-    wildcards is returned to break ties. A template of wildcards only has
-    similarity 1.
+    A template wildcard matches the line only where the line has a masked
+    value there too, so a line of other words is not drawn into a template
+    that has already generalized many positions. The share is -1 when the
+    two differ at a position where both hold identifiers (see
+    _is_identifier): log statements write class, method and enum names
+    literally, so two different names there mean two different statements.
     """
     same = 0
     wildcards = 0
     for expected, actual in zip(template, tokens, strict=True):
+        if expected == actual:
+            same += 1
+        elif _is_identifier(expected) and _is_identifier(actual):
+            return -1.0, 0
         if expected == WILDCARD:
             wildcards += 1
-        elif expected == actual:
-            same += 1
-    literal = len(template) - wildcards
-    if literal == 0:
-        return 1.0, wildcards
-    return same / literal, wildcards
+    if not template:
+        return 1.0, 0
+    return same / len(template), wildcards
+
+
+# An upper-case word such as NEW, HRESULT or CBS_E_INVALID_PACKAGE, or a
+# camelCase or PascalCase name such as TaskAttempt or setVisibility, with
+# any punctuation around it.
+_IDENTIFIER = re.compile(
+    r"[^A-Za-z]*(?:[A-Z][A-Z0-9_]+|[A-Za-z][a-z0-9]*[a-z0-9][A-Z]\w*)[^A-Za-z]*"
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_identifier(token: str) -> bool:
+    return WILDCARD not in token and _IDENTIFIER.fullmatch(token) is not None
 
 
 def _merge(template: Sequence[str], tokens: Sequence[str]) -> list[str]:
