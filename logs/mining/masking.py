@@ -127,8 +127,9 @@ def tokenize(message: str) -> list[str]:
 
     No token contains whitespace or is empty. A token keeps its constant
     part where it has one, so "user=bob" becomes "user=<*>" and
-    "blk_-1608" becomes "blk_<*>". Returns an empty list for a message of
-    whitespace only.
+    "job_1445_0020" becomes "job_<*>". Returns an empty list for a message
+    of whitespace only. A message of more than MAX_TOKENS tokens keeps its
+    first MAX_TOKENS - 1 and a wildcard for the rest.
     """
     masked = message
     if ":" in masked:
