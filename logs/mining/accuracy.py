@@ -27,9 +27,10 @@ class SystemAccuracy:
     templates_found: int
     true_templates: int
     accuracy: float
-    # Seconds spent in tokenize() and learn() over the whole file.
+    # CPU seconds of this process in tokenize() and learn() over the file,
+    # so other work on the machine does not count.
     learn_seconds: float
-    # Seconds spent in tokenize() and lookup() over the file once more, when
+    # CPU seconds in tokenize() and lookup() over the file once more, when
     # every template is known; None unless timing was requested.
     lookup_seconds: float | None = None
 
@@ -89,15 +90,15 @@ def measure_system(system: str, path: Path, timing: bool = False) -> SystemAccur
     """
     messages, truth = read_structured(path)
     drain = Drain()
-    started = time.perf_counter()
+    started = time.process_time()
     predicted = mine(messages, drain)
-    learn_seconds = time.perf_counter() - started
+    learn_seconds = time.process_time() - started
     lookup_seconds = None
     if timing:
-        started = time.perf_counter()
+        started = time.process_time()
         for message in messages:
             drain.lookup(tokenize(message))
-        lookup_seconds = time.perf_counter() - started
+        lookup_seconds = time.process_time() - started
     return SystemAccuracy(
         system=system,
         lines=len(messages),

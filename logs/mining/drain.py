@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 WILDCARD = "<*>"
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Cluster:
 
 def _route_key(token: str) -> str:
     """Return the child key of a token: tokens with a wildcard or a digit share one."""
-    if WILDCARD in token or any(char.isdigit() for char in token):
+    if WILDCARD in token or _DIGIT.search(token):
         return WILDCARD
     return token
 

@@ -114,6 +114,7 @@ _VALUE_TOKEN = re.compile(r"(?<!\S)[^\s\d/@\\]*[\d/@\\]\S*")
 # A token that is only a number, the most common value, skips the patterns.
 _PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,:]\d+)*")
 _DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"\w+")
 _PATH_OR_ADDRESS = re.compile(r"[/@\\]")
 
 _MASK = re.escape(WILDCARD)
@@ -154,10 +155,11 @@ def _mask_token(match: re.Match[str]) -> str:
     token = match.group()
     if _PLAIN_NUMBER.fullmatch(token):
         return WILDCARD
-    if _PATH_OR_ADDRESS.search(token):
-        token = _VALUES.sub(WILDCARD, token)
-    else:
-        token = _PLAIN_VALUES.sub(WILDCARD, token)
+    # In a token of letters, digits and underscores only, no value pattern
+    # masks more than the digit runs below.
+    if not _WORD.fullmatch(token):
+        values = _VALUES if _PATH_OR_ADDRESS.search(token) else _PLAIN_VALUES
+        token = values.sub(WILDCARD, token)
     if _DIGIT.search(token):
         token = _DIGIT_WORD.sub(WILDCARD, token)
     if token.count(WILDCARD) > 1:

@@ -1,9 +1,11 @@
 """Grouping accuracy of the template miner on the Loghub samples."""
 
 import gzip
+import io
 import shutil
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from logs.mining.accuracy import (
     grouping_accuracy,
@@ -40,18 +42,46 @@ def test_grouping_accuracy_rejects_length_mismatch():
         grouping_accuracy([1, 2], ["E1"])
 
 
-def test_structured_files_reads_gzip(tmp_path):
+def gzip_apache_sample(folder):
     source = data_dir() / "loghub" / "Apache" / "Apache_2k.log_structured.csv"
-    (tmp_path / "Apache").mkdir()
-    target = tmp_path / "Apache" / "Apache_2k.log_structured.csv.gz"
+    (folder / "Apache").mkdir()
+    target = folder / "Apache" / "Apache_2k.log_structured.csv.gz"
     with source.open("rb") as plain, gzip.open(target, "wb") as packed:
         shutil.copyfileobj(plain, packed)
+    return source, target
+
+
+def test_structured_files_reads_gzip(tmp_path):
+    source, target = gzip_apache_sample(tmp_path)
     (tmp_path / "Empty").mkdir()
 
     files = structured_files(tmp_path)
 
     assert files == {"Apache": target}
     assert read_structured(target) == read_structured(source)
+
+
+def test_command_prints_table(tmp_path):
+    gzip_apache_sample(tmp_path)
+    output = io.StringIO()
+
+    call_command("pattern_accuracy", str(tmp_path), "--timing", stdout=output)
+
+    lines = output.getvalue().splitlines()
+    assert lines[0].startswith("| system | lines | templates found |")
+    assert lines[2].startswith("| Apache | 2000 | ")
+    assert "Average accuracy over 1 systems" in output.getvalue()
+    assert "lines/s to look up" in output.getvalue()
+
+
+def test_command_rejects_missing_folder(tmp_path):
+    with pytest.raises(CommandError, match="not found"):
+        call_command("pattern_accuracy", str(tmp_path / "missing"))
+
+
+def test_command_rejects_folder_without_samples(tmp_path):
+    with pytest.raises(CommandError, match="No system folder"):
+        call_command("pattern_accuracy", str(tmp_path))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "--timing",
             action="store_true",
             help=(
-                "Also report lines per second on one core: tokenize() and "
+                "Also report lines per CPU second (one core): tokenize() and "
                 "learn() over each file, then tokenize() and lookup() over it "
                 "again once every template is known."
             ),
@@ -50,9 +50,20 @@ class Command(BaseCommand):
                 lookup_rate = result.lines / (result.lookup_seconds or float("inf"))
                 row += f" {learn_rate:,.0f} | {lookup_rate:,.0f} |"
             self.stdout.write(row)
+        self._write_summary(results, timing)
+
+    def _write_summary(self, results, timing):
         average = sum(r.accuracy for r in results) / len(results)
         lowest = min(results, key=lambda r: r.accuracy)
         self.stdout.write(
             f"\nAverage accuracy over {len(results)} systems: {average:.3f} "
             f"(lowest {lowest.system}, {lowest.accuracy:.3f})"
         )
+        if timing:
+            lines = sum(r.lines for r in results)
+            learn = sum(r.learn_seconds for r in results)
+            lookup = sum(r.lookup_seconds or 0.0 for r in results)
+            self.stdout.write(
+                f"All {lines} lines: {lines / learn:,.0f} lines/s to learn, "
+                f"{lines / lookup:,.0f} lines/s to look up (CPU time)"
+            )
