@@ -4,7 +4,7 @@ Loghub's structured CSVs give each line's message (Content) and the id of
 its true template (EventId). An entry is grouped right when the entries
 that the miner put with it are exactly those that share its EventId, and
 the grouping accuracy is the share of entries grouped right (Zhu et al.,
-"Tools and Benchmarks for Automated Log Parsing", ICSE-SEIP 2019).
+"Tools and Benchmarks for Automated Log Parsing", ICSE 2019).
 """
 
 import csv
@@ -123,7 +123,7 @@ def structured_files(folder: Path) -> dict[str, Path]:
 
 
 def measure_folder(folder: Path, timing: bool = False) -> list[SystemAccuracy]:
-    """Measure every system folder under folder that holds a structured CSV."""
+    """Measure every system folder under folder that contains a structured CSV."""
     return [
         measure_system(system, path, timing)
         for system, path in structured_files(folder).items()

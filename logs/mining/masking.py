@@ -10,7 +10,8 @@ import re
 from logs.mining.drain import WILDCARD
 
 # Lines longer than this many tokens keep their first MAX_TOKENS - 1 tokens
-# and a wildcard for the rest, which bounds the token counts a Drain sees.
+# and a wildcard for the rest, which bounds the number of token counts, and
+# so of subtrees, in a Drain.
 MAX_TOKENS = 120
 
 _HEX = r"[0-9a-fA-F]"
@@ -30,10 +31,10 @@ _SPACED_DATE = re.compile(
     rf"|\d{{4}}-\d{{2}}-\d{{2}} {_ISO_TIME}"
 )
 
-# Values masked inside each token that holds a digit or one of / @ \, in
-# this order of preference: at each position the first alternative that
-# matches wins, so the longer shapes (a URL, a date with its time) come
-# before the pieces they contain. A token's ends count as boundaries.
+# Values masked inside each token that contains a digit or one of / @ \.
+# At each position the first alternative that matches wins, so the longer
+# shapes (a URL, a date with its time) come before the pieces they contain.
+# A token's ends count as boundaries.
 # URLs with a scheme.
 _URL = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+"
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
@@ -87,14 +88,14 @@ _QUANTITY = re.compile(
     r"|mins?|minutes|hours?|days?)(?!\w)"
 )
 
-# The value of key=value, quoted or up to a delimiter; an empty value stays
-# empty, and a quoted value may hold spaces.
+# The value of key=value, quoted or up to a delimiter. An empty value stays
+# empty, and a quoted value may contain spaces.
 _KEY_VALUE = re.compile(
     r"(?<![\w=])([A-Za-z_][\w.-]*=)(?!<\*>)"
     r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&)\]}\"']+)"
 )
 
-# A run of letters and digits that still holds a digit after the value
+# A run of letters and digits that still contains a digit after the value
 # masks, such as the number in "blk_-1608" or "job_1445_0020".
 _DIGIT_WORD = re.compile(r"[-+]?[A-Za-z0-9]*\d[A-Za-z0-9]*")
 
@@ -105,7 +106,7 @@ _DIGIT_WORD = re.compile(r"[-+]?[A-Za-z0-9]*\d[A-Za-z0-9]*")
 _CALL = re.compile(r"(?<=[A-Za-z0-9_>])\((?=\S)")
 
 # A comma with no space after it, as between the fields of compact JSON or
-# of a list: a space is put after it so each field is a token of its own,
+# of a list. A space is put after it so each field is a token of its own,
 # and one field that varies does not make the whole line a new template.
 _GLUED_COMMA = re.compile(r",(?=[^\s,])")
 

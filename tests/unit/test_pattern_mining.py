@@ -192,7 +192,9 @@ def test_restored_drain_answers_the_same(system, max_children):
     for tokens in lines:
         expected, expected_change = learned.lookup(tokens)
         actual, actual_change = restored.lookup(tokens)
-        assert (actual.id if actual else None) == (expected.id if expected else None)
+        expected_id = expected.id if expected else None
+        actual_id = actual.id if actual else None
+        assert actual_id == expected_id, tokens
         assert actual_change == expected_change
 
 
