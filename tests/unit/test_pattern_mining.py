@@ -234,3 +234,30 @@ def test_wildcard_template_does_not_absorb_words():
         None,
         False,
     )
+
+
+@pytest.mark.parametrize("system", ["Hadoop", "Linux", "Windows"])
+def test_restored_drain_learns_the_same(system):
+    lines = [tokenize(row["Content"]) for row in loghub_rows(system)]
+    half = len(lines) // 2
+    learned = Drain(max_children=3)
+    learn_all(learned, lines[:half])
+    clusters = learned.clusters()
+    random.Random(system).shuffle(clusters)
+    restored = Drain(max_children=3)
+    for cluster in clusters:
+        restored.restore(cluster.id, list(cluster.tokens))
+
+    next_id = max(c.id for c in clusters) + 1
+    for tokens in lines[half:]:
+        expected, expected_change = learned.learn(tokens, new_id=next_id)
+        actual, actual_change = restored.learn(tokens, new_id=next_id)
+        assert actual.id == expected.id, tokens
+        assert actual.tokens == expected.tokens, tokens
+        assert actual_change == expected_change, tokens
+        if expected.id == next_id:
+            next_id += 1
+
+    assert [(c.id, c.tokens) for c in restored.clusters()] == [
+        (c.id, c.tokens) for c in learned.clusters()
+    ]
