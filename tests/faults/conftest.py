@@ -85,6 +85,34 @@ class Stack:
             text = log.read().decode(errors="replace")
         return sum(int(count) for count in SKIPPED.findall(text))
 
+    @staticmethod
+    def wait_for_exit(pid: int, timeout: float = 30) -> None:
+        """Wait until no process has the id `pid`."""
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(gone, timeout, f"process {pid} to exit")
+
+    def log_tails(self, lines: int = 60) -> str:
+        """Return the last `lines` lines of each process's and service's log."""
+        folder = Path(self.services_env["LOGPLATFORM_SERVICES_DIR"])
+        paths = [process.log_path for process in (self.api, self.consumer, self.worker)]
+        paths += sorted((folder / "logs").glob("*.log"))
+        parts = []
+        for path in paths:
+            try:
+                text = path.read_text(errors="replace")
+            except OSError as exc:
+                text = f"(unreadable: {exc})"
+            tail = "\n".join(text.splitlines()[-lines:])
+            parts.append(f"----- {path.name} -----\n{tail}")
+        return "\n".join(parts)
+
     def stored_copies(self, service_name: str) -> dict[str, int]:
         """Return how many rows each event id of `service_name` has."""
         with psycopg.connect(self.dsn, connect_timeout=5) as connection:
