@@ -8,19 +8,22 @@ the similarity reaches a threshold, and the positions where they differ
 become wildcards in the cluster's template. Otherwise it starts a cluster.
 
 This implementation keeps one extra invariant: the tree is a function of
-the clusters' (id, tokens) alone. Which leading tokens get a child of their
-own is decided by the lowest cluster id that carries them, not by arrival
-order, and a cluster whose template changes is moved as if it had been
-restored with the new template. So any process that restores the same
-clusters, in any order, gets a tree that answers lookup() the same way.
+the clusters' (id, tokens) alone. The lowest cluster id that carries a
+leading token, not the arrival order, decides whether that token gets a
+child of its own. A cluster whose template changes is moved as if it had
+been restored with the new template. So any process that restores the
+same clusters, in any order, gets a tree whose lookup() returns the same.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 WILDCARD = "<*>"
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -36,8 +39,8 @@ class Cluster:
 
 
 def _route_key(token: str) -> str:
-    """Return the child key of a token: wildcards and digit-holding tokens share one."""
-    if token == WILDCARD or any(char.isdigit() for char in token):
+    """Return the child key of a token: tokens with a wildcard or a digit share one."""
+    if WILDCARD in token or _DIGIT.search(token):
         return WILDCARD
     return token
 
@@ -48,7 +51,7 @@ class _Node:
     __slots__ = ("position", "children", "token_ids", "selected", "clusters")
 
     def __init__(self, position: int | None) -> None:
-        # None for a leaf, which holds clusters instead of children.
+        # None for a leaf, which stores clusters instead of children.
         self.position = position
         self.children: dict[str, _Node] = {}
         # Literal route key -> ids of the clusters below that carry it.
@@ -61,23 +64,25 @@ class _Node:
 class Drain:
     """A Drain tree with generic defaults.
 
-    depth counts the token-count level and the leaf level, as in the paper,
-    so depth - 2 leading tokens route a line. similarity_threshold is the
-    minimum share of a cluster's literal positions that a line must match to
-    join it. max_children caps the literal children of a node; the other
-    tokens share the wildcard child. max_clusters bounds memory: once it is
-    reached, a line that would start a cluster joins the most similar
-    cluster with its token count instead, whatever the similarity, and only
-    a token count with no cluster at all still starts one. So the number of
-    clusters can exceed max_clusters by at most the number of distinct
-    token counts, which tokenize() caps.
+    depth counts the token-count level and the leaf level too, so depth - 2
+    leading tokens route a line. similarity_threshold is the minimum share
+    of positions where a line must equal a cluster's template to join it.
+    max_children caps the literal children of a node, and the other tokens
+    share the wildcard child.
+
+    max_clusters bounds memory. Once it is reached, a line that would start
+    a cluster joins the most similar cluster with its token count instead,
+    whatever the similarity (even across different identifiers). Only a
+    token count with no cluster at all still starts one, so learn() exceeds
+    max_clusters by at most the number of token counts, which tokenize()
+    caps at MAX_TOKENS + 1. restore() adds every cluster it is given.
     """
 
     def __init__(
         self,
         *,
         depth: int = 4,
-        similarity_threshold: float = 0.5,
+        similarity_threshold: float = 0.7,
         max_children: int = 100,
         max_clusters: int = 5000,
     ) -> None:
@@ -152,10 +157,12 @@ class Drain:
         if best is not None or len(self._clusters) < self.max_clusters:
             return best
         # Full: join the closest cluster of the same length, if there is one.
+        # NOTE: this scans every cluster of that length, so lines that match
+        # nothing cost O(max_clusters) each once the limit is reached.
         same_length = [
             c for c in self._clusters.values() if len(c.tokens) == len(tokens)
         ]
-        return self._most_similar(same_length, tokens, 0.0)
+        return self._most_similar(same_length, tokens, -1.0)
 
     def _find_leaf(self, tokens: Sequence[str]) -> _Node | None:
         node = self._roots.get(len(tokens))
@@ -201,7 +208,7 @@ class Drain:
             del self._roots[length]
 
     def _new_node(self, level: int, length: int) -> _Node:
-        # Level counts the routing tokens used so far; a node routes on the
+        # Level counts the routing tokens used so far. A node routes on the
         # next token while tokens and routing levels remain.
         if level < self.depth - 2 and level < length:
             return _Node(level)
@@ -252,14 +259,14 @@ class Drain:
         token_ids but not yet placed below the node.
         """
         if len(node.token_ids) <= self.max_children:
-            wanted = set(node.token_ids)
+            chosen = set(node.token_ids)
         else:
             ranked = sorted(node.token_ids, key=lambda k: (min(node.token_ids[k]), k))
-            wanted = set(ranked[: self.max_children])
-        if wanted == node.selected:
+            chosen = set(ranked[: self.max_children])
+        if chosen == node.selected:
             return
-        dropped = node.selected - wanted
-        gained = wanted - node.selected
+        dropped = node.selected - chosen
+        gained = chosen - node.selected
         moving_out = [
             self._clusters[i]
             for key in dropped
@@ -280,7 +287,7 @@ class Drain:
             self._delete(wild, cluster)
         if wild is not None and _is_empty(wild):
             del node.children[WILDCARD]
-        node.selected = wanted
+        node.selected = chosen
         for cluster in moving_out + moving_in:
             assert node.position is not None
             key = _route_key(cluster.tokens[node.position])
@@ -294,24 +301,41 @@ def _is_empty(node: _Node) -> bool:
 
 
 def _similarity(template: Sequence[str], tokens: Sequence[str]) -> tuple[float, int]:
-    """Return the share of the template's literal positions that the line matches.
+    """Return the share of positions where the line equals the template, and
+    the template's wildcard count.
 
-    Wildcard positions are left out of the share, so a template that has
-    generalized many positions is not penalized for them; the count of
-    wildcards is returned to break ties. A template of wildcards only has
-    similarity 1.
+    A template wildcard matches the line only where the line has a masked
+    value there too, so a line of other words is not drawn into a template
+    that has already generalized many positions. The share is -1 when the
+    two differ at a position where both hold identifiers (see
+    _is_identifier): log statements write class, method and enum names
+    literally, so two different names there mean two different statements.
     """
     same = 0
     wildcards = 0
     for expected, actual in zip(template, tokens, strict=True):
+        if expected == actual:
+            same += 1
+        elif _is_identifier(expected) and _is_identifier(actual):
+            return -1.0, 0
         if expected == WILDCARD:
             wildcards += 1
-        elif expected == actual:
-            same += 1
-    literal = len(template) - wildcards
-    if literal == 0:
-        return 1.0, wildcards
-    return same / literal, wildcards
+    if not template:
+        return 1.0, 0
+    return same / len(template), wildcards
+
+
+# An upper-case word such as NEW, HRESULT or CBS_E_INVALID_PACKAGE, or a
+# camelCase or PascalCase name such as TaskAttempt or setVisibility, with
+# any punctuation around it.
+_IDENTIFIER = re.compile(
+    r"[^A-Za-z]*(?:[A-Z][A-Z0-9_]+|[A-Za-z][a-z0-9]*[a-z0-9][A-Z]\w*)[^A-Za-z]*"
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_identifier(token: str) -> bool:
+    return WILDCARD not in token and _IDENTIFIER.fullmatch(token) is not None
 
 
 def _merge(template: Sequence[str], tokens: Sequence[str]) -> list[str]:

@@ -26,15 +26,17 @@ def test_cluster_template_joins_tokens():
 def test_learn_creates_then_generalizes():
     drain = Drain()
 
-    first, new = drain.learn(["connected", "to", "alpha"], new_id=1)
+    first, new = drain.learn(["connected", "to", "alpha", "on", "port"], new_id=1)
     assert new
     assert first.id == 1
-    second, changed = drain.learn(["connected", "to", "beta"], new_id=2)
+    second, changed = drain.learn(["connected", "to", "beta", "on", "port"], new_id=2)
 
     assert changed
     assert second is first
-    assert second.tokens == ["connected", "to", WILDCARD]
-    same, changed_again = drain.learn(["connected", "to", "gamma"], new_id=3)
+    assert second.tokens == ["connected", "to", WILDCARD, "on", "port"]
+    same, changed_again = drain.learn(
+        ["connected", "to", "gamma", "on", "port"], new_id=3
+    )
     assert same.id == 1
     assert not changed_again
     assert [c.id for c in drain.clusters()] == [1]
@@ -71,15 +73,21 @@ def test_learn_rejects_id_in_use():
 
 def test_lookup_changes_nothing():
     drain = Drain()
-    drain.learn(["connected", "to", "alpha"], new_id=1)
+    drain.learn(["connected", "to", "alpha", "on", "port"], new_id=1)
 
-    assert drain.lookup(["connected", "to", "alpha"]) == (drain.clusters()[0], False)
-    cluster, would_change = drain.lookup(["connected", "to", "beta"])
+    assert drain.lookup(["connected", "to", "alpha", "on", "port"]) == (
+        drain.clusters()[0],
+        False,
+    )
+    cluster, would_change = drain.lookup(["connected", "to", "beta", "on", "port"])
     assert cluster is not None
     assert cluster.id == 1
     assert would_change
-    assert cluster.tokens == ["connected", "to", "alpha"]
-    assert drain.lookup(["something", "else", "entirely"]) == (None, False)
+    assert cluster.tokens == ["connected", "to", "alpha", "on", "port"]
+    assert drain.lookup(["something", "else", "entirely", "in", "here"]) == (
+        None,
+        False,
+    )
     assert len(drain.clusters()) == 1
 
 
@@ -102,12 +110,14 @@ def test_lookup_matches_learn():
 
 def test_restore_replaces_template():
     drain = Drain()
-    drain.learn(["connected", "to", "alpha"], new_id=4)
+    drain.learn(["connected", "to", "alpha", "on", "port"], new_id=4)
 
-    drain.restore(4, ["connected", "to", WILDCARD])
+    drain.restore(4, ["connected", "to", WILDCARD, "on", "port"])
 
-    assert [c.tokens for c in drain.clusters()] == [["connected", "to", WILDCARD]]
-    cluster, would_change = drain.lookup(["connected", "to", "beta"])
+    assert [c.tokens for c in drain.clusters()] == [
+        ["connected", "to", WILDCARD, "on", "port"]
+    ]
+    cluster, would_change = drain.lookup(["connected", "to", "beta", "on", "port"])
     assert cluster is not None
     assert cluster.id == 4
     assert not would_change
@@ -182,5 +192,72 @@ def test_restored_drain_answers_the_same(system, max_children):
     for tokens in lines:
         expected, expected_change = learned.lookup(tokens)
         actual, actual_change = restored.lookup(tokens)
-        assert (actual.id if actual else None) == (expected.id if expected else None)
+        expected_id = expected.id if expected else None
+        actual_id = actual.id if actual else None
+        assert actual_id == expected_id, tokens
         assert actual_change == expected_change
+
+
+def test_different_identifiers_never_merge():
+    drain = Drain()
+    drain.learn(["Session", "<*>", "initialized", "by", "client", "UpdateAgent"], 1)
+
+    cluster, new = drain.learn(
+        ["Session", "<*>", "initialized", "by", "client", "SPP"], new_id=2
+    )
+
+    assert new
+    assert cluster.id == 2
+
+
+def test_lowercase_words_merge():
+    drain = Drain()
+    drain.learn(["session", "opened", "for", "user", "cyrus", "by", "<*>"], 1)
+
+    cluster, changed = drain.learn(
+        ["session", "opened", "for", "user", "news", "by", "<*>"], new_id=2
+    )
+
+    assert cluster.id == 1
+    assert changed
+    assert cluster.template == "session opened for user <*> by <*>"
+
+
+def test_wildcard_template_does_not_absorb_words():
+    # A template that is all wildcards matches only lines of masked values,
+    # so it does not swallow every line of its length.
+    drain = Drain()
+    drain.restore(1, [WILDCARD, WILDCARD, WILDCARD, WILDCARD])
+
+    assert drain.lookup(["<*>", "<*>", "<*>", "<*>"]) == (drain.clusters()[0], False)
+    assert drain.lookup(["needAutoSync", "autoSyncSwitch", "is", "open"]) == (
+        None,
+        False,
+    )
+
+
+@pytest.mark.parametrize("system", ["Hadoop", "Linux", "Windows"])
+def test_restored_drain_learns_the_same(system):
+    lines = [tokenize(row["Content"]) for row in loghub_rows(system)]
+    half = len(lines) // 2
+    learned = Drain(max_children=3)
+    learn_all(learned, lines[:half])
+    clusters = learned.clusters()
+    random.Random(system).shuffle(clusters)
+    restored = Drain(max_children=3)
+    for cluster in clusters:
+        restored.restore(cluster.id, list(cluster.tokens))
+
+    next_id = max(c.id for c in clusters) + 1
+    for tokens in lines[half:]:
+        expected, expected_change = learned.learn(tokens, new_id=next_id)
+        actual, actual_change = restored.learn(tokens, new_id=next_id)
+        assert actual.id == expected.id, tokens
+        assert actual.tokens == expected.tokens, tokens
+        assert actual_change == expected_change, tokens
+        if expected.id == next_id:
+            next_id += 1
+
+    assert [(c.id, c.tokens) for c in restored.clusters()] == [
+        (c.id, c.tokens) for c in learned.clusters()
+    ]
