@@ -6,9 +6,10 @@ Pattern table, which is the only shared state. A batch costs:
 1. One query that returns the patterns of the batch's services that other
    processes created or changed since this process last read them, found by
    their `revision`. The first batch of a service loads all its patterns.
-2. For each entry, a Drain lookup in memory. An entry that fits a pattern
-   without changing its template takes that pattern's id; repeated messages
-   skip even the lookup through a cache.
+2. For each entry, tokenize() and a Drain lookup in memory. An entry that
+   fits a pattern without changing its template takes that pattern's id. A
+   message seen recently skips both through a cache, until a pattern with
+   its token count changes.
 3. Only when some entries would create a pattern or change a template: one
    transaction that takes a per-service advisory lock for each such service,
    reads what changed again, repeats the lookups and writes the new or
@@ -46,7 +47,7 @@ LOCK_NAMESPACE = 0x70617474
 LOCK_WAIT_LOG_SECONDS = 1.0
 # Messages whose pattern id is cached, over all services; the cache is
 # emptied when it reaches this size.
-CACHE_MAX_MESSAGES = 20_000
+CACHE_MAX_MESSAGES = 50_000
 # Seconds between two warnings about the same service being at its bound.
 FULL_WARNING_SECONDS = 300.0
 
@@ -58,19 +59,30 @@ class _ServiceState:
     """One service's Drain tree and how far it has read the Pattern table."""
 
     drain: Drain = field(default_factory=Drain)
-    pattern_ids: set[int] = field(default_factory=set)
+    # The token count of each pattern's template, by pattern id.
+    lengths: dict[int, int] = field(default_factory=dict)
     # The highest revision of the service's patterns applied to the tree.
     revision: int = 0
-    # Changes whenever the tree does, which invalidates cached lookups.
-    generation: int = field(default_factory=lambda: next(_generations))
+    # By token count, a number that changes whenever a pattern of that
+    # length is added or changed. Drain places a line only among clusters of
+    # its own token count, so a cached lookup stays valid while the number
+    # of its length is the same.
+    generations: dict[int, int] = field(default_factory=dict)
     unassigned: int = 0
     warned_at: float = float("-inf")
 
     def apply(self, pattern_id: int, template: str, revision: int) -> None:
         self.drain.restore(pattern_id, template_tokens(template))
-        self.pattern_ids.add(pattern_id)
+        self.changed(pattern_id, template_tokens(template))
         self.revision = max(self.revision, revision)
-        self.generation = next(_generations)
+
+    def changed(self, pattern_id: int, tokens: Sequence[str]) -> None:
+        """Invalidate the cached lookups that a new or changed pattern may alter."""
+        previous = self.lengths.get(pattern_id)
+        if previous is not None and previous != len(tokens):
+            self.generations[previous] = next(_generations)
+        self.lengths[pattern_id] = len(tokens)
+        self.generations[len(tokens)] = next(_generations)
 
 
 def template_tokens(template: str) -> list[str]:
@@ -84,7 +96,10 @@ class PatternAssigner:
     def __init__(self, max_per_service: int) -> None:
         self.max_per_service = max_per_service
         self._services: dict[str, _ServiceState] = {}
-        self._cache: dict[tuple[str, str], tuple[int, int]] = {}
+        # (service, message) -> (its tokens joined by spaces, token count,
+        # the generation of that count, pattern id). The tokens spare a
+        # second tokenize() when a change of the tree invalidates the id.
+        self._cache: dict[tuple[str, str], tuple[str, int, int, int]] = {}
 
     def assign(self, entries: Sequence[dict[str, Any]]) -> list[int | None]:
         """Return the pattern id of each entry, creating patterns as needed.
@@ -98,15 +113,15 @@ class PatternAssigner:
             by_service[entry["service_name"]].append(index)
         self._catch_up(by_service)
 
-        unmatched: dict[str, list[int]] = {}
+        unmatched: dict[str, list[tuple[int, list[str]]]] = {}
         for service, indexes in by_service.items():
             state = self._services[service]
             for index in indexes:
                 message = entries[index]["message"]
-                pattern_id, needs_lock = self._lookup(service, state, message)
+                pattern_id, tokens = self._lookup(service, state, message)
                 ids[index] = pattern_id
-                if needs_lock:
-                    unmatched.setdefault(service, []).append(index)
+                if tokens is not None:
+                    unmatched.setdefault(service, []).append((index, tokens))
             self._warn_if_full(service, state)
         if unmatched:
             self._learn(entries, unmatched, ids)
@@ -114,27 +129,43 @@ class PatternAssigner:
 
     def _lookup(
         self, service: str, state: _ServiceState, message: str
-    ) -> tuple[int | None, bool]:
-        """Return the entry's pattern id without a write, and whether one is needed."""
+    ) -> tuple[int | None, list[str] | None]:
+        """Return the message's pattern id, or its tokens when it needs a write."""
         key = (service, message)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] == state.generation:
-            return cached[1], False
+        if cached is None:
+            tokens = tokenize(message)
+        else:
+            joined, length, generation, pattern_id = cached
+            if state.generations.get(length) == generation:
+                return pattern_id, None
+            tokens = template_tokens(joined)
 
-        cluster, changes = state.drain.lookup(tokenize(message))
+        cluster, changes = state.drain.lookup(tokens)
         if cluster is None:
-            if len(state.pattern_ids) >= self.max_per_service:
+            if len(state.lengths) >= self.max_per_service:
                 # Patterns are never removed, so the service stays full and
                 # the lock would change nothing.
                 state.unassigned += 1
-                return None, False
-            return None, True
+                return None, None
+            return None, tokens
         if changes:
-            return None, True
+            return None, tokens
+        self._remember(key, tokens, state, cluster.id)
+        return cluster.id, None
+
+    def _remember(
+        self,
+        key: tuple[str, str],
+        tokens: Sequence[str],
+        state: _ServiceState,
+        pattern_id: int,
+    ) -> None:
         if len(self._cache) >= CACHE_MAX_MESSAGES:
             self._cache.clear()
-        self._cache[key] = (state.generation, cluster.id)
-        return cluster.id, False
+        length = len(tokens)
+        generation = state.generations.setdefault(length, next(_generations))
+        self._cache[key] = (" ".join(tokens), length, generation, pattern_id)
 
     # Reading the Pattern table
 
@@ -170,7 +201,7 @@ class PatternAssigner:
                 "%d in all, up to revision %d",
                 count,
                 service,
-                len(state.pattern_ids),
+                len(state.lengths),
                 state.revision,
             )
 
@@ -179,7 +210,7 @@ class PatternAssigner:
     def _learn(
         self,
         entries: Sequence[dict[str, Any]],
-        unmatched: dict[str, list[int]],
+        unmatched: dict[str, list[tuple[int, list[str]]]],
         ids: list[int | None],
     ) -> None:
         """Assign the entries that need a write, under their services' locks."""
@@ -191,9 +222,9 @@ class PatternAssigner:
                 writes = _Writes()
                 for service in services:
                     state = self._services[service]
-                    for index in unmatched[service]:
+                    for index, tokens in unmatched[service]:
                         ids[index] = self._learn_one(
-                            service, state, entries[index], writes
+                            service, state, tokens, entries[index], writes
                         )
                 self._write(writes)
         except BaseException:
@@ -228,28 +259,30 @@ class PatternAssigner:
         self,
         service: str,
         state: _ServiceState,
+        tokens: list[str],
         entry: dict[str, Any],
         writes: "_Writes",
     ) -> int | None:
-        tokens = tokenize(entry["message"])
         cluster, changes = state.drain.lookup(tokens)
         if cluster is not None and not changes:
+            self._remember((service, entry["message"]), tokens, state, cluster.id)
             return cluster.id
-        if cluster is None and len(state.pattern_ids) >= self.max_per_service:
+        if cluster is None and len(state.lengths) >= self.max_per_service:
             state.unassigned += 1
             return None
 
         new_id = writes.new_id() if cluster is None else cluster.id
         cluster, _changed = state.drain.learn(tokens, new_id)
-        state.generation = next(_generations)
-        if cluster.id not in state.pattern_ids:
-            state.pattern_ids.add(cluster.id)
+        is_new = cluster.id not in state.lengths
+        state.changed(cluster.id, cluster.tokens)
+        if is_new:
             writes.created[cluster.id] = (service, cluster, entry["received_at"])
         elif cluster.id in writes.created:
-            service, _earlier, first_seen = writes.created[cluster.id]
+            _service, _earlier, first_seen = writes.created[cluster.id]
             writes.created[cluster.id] = (service, cluster, first_seen)
         else:
             writes.changed[cluster.id] = cluster
+        self._remember((service, entry["message"]), tokens, state, cluster.id)
         return cluster.id
 
     def _write(self, writes: "_Writes") -> None:
@@ -339,7 +372,11 @@ class _Writes:
         self._ids: list[int] = []
 
     def new_id(self) -> int:
-        """Take an id from the Pattern table's sequence, a few at a time."""
+        """Take an id from the Pattern table's sequence, a few at a time.
+
+        The ids a transaction takes but does not use are lost, so pattern
+        ids have gaps.
+        """
         if not self._ids:
             table = Pattern._meta.db_table
             with connection.cursor() as cursor:
