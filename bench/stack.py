@@ -69,7 +69,7 @@ class Stack:
     def start(
         self, topic: str, names: list[str], overrides: dict[str, str] | None = None
     ) -> None:
-        """Start the named processes on `topic`; `overrides` adds to their env."""
+        """Start the named processes on `topic`, adding `overrides` to their env."""
         env = self.env | {
             "KAFKA_TOPIC": topic,
             "KAFKA_DLQ_TOPIC": f"{topic}.dlq",

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x70617474
 # A lock wait longer than this is logged.
 LOCK_WAIT_LOG_SECONDS = 1.0
-# Messages whose pattern id is cached, over all services; the cache is
+# The maximum number of messages cached over all services. The cache is
 # emptied when it reaches this size.
 CACHE_MAX_MESSAGES = 50_000
 # Seconds between two warnings about the same service being at its bound.

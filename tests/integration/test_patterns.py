@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 KINDS = {
     "order {i} shipped to warehouse {w}": "order <*> shipped to warehouse <*>",
     "payment declined for card ending {i}": "payment declined for card ending <*>",
-    "session {u} expired after {i} minutes": "session <*> expired after <*> minutes",
+    "session {u} closed by peer {i}": "session <*> closed by peer <*>",
 }
 REQUESTS = 4
 PER_KIND = 10
