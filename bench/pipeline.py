@@ -71,7 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--entries", type=int, default=200_000, help="N, entries of phases A and B"
     )
     parser.add_argument(
-        "--seconds", type=float, default=60, help="duration of the load of phase D"
+        "--seconds",
+        type=float,
+        default=60,
+        help="duration of the load of phase D and of each run of F",
     )
     parser.add_argument(
         "--intake-seconds",
@@ -743,13 +746,7 @@ def run_pipeline_phases(
         return
     stack.start(topic, ["api", "consumer", "worker"])
     if "pipeline" in selected:
-        spec = load_spec(
-            stack,
-            secret,
-            batch_size=args.pipeline_batch,
-            seconds=args.seconds,
-            sample_ids=True,
-        )
+        spec = pipeline_spec(stack, secret, args)
         phases["pipeline"] = run_pipeline_load(stack, spec, args.drain_timeout)
         logger.info("D pipeline: %.0f entries/s", phases["pipeline"]["per_second"])
     if "steady" in selected:
@@ -770,6 +767,17 @@ def run_pipeline_phases(
         phases["naive"] = phase_naive(stack, args.naive_entries)
         logger.info("E naive: %.0f entries/s", phases["naive"]["per_second"])
     stack.stop()
+
+
+def pipeline_spec(stack: Stack, secret: str, args: argparse.Namespace) -> LoadSpec:
+    """Return the load of phase D: requests as fast as the API takes them."""
+    return load_spec(
+        stack,
+        secret,
+        batch_size=args.pipeline_batch,
+        seconds=args.seconds,
+        sample_ids=True,
+    )
 
 
 def run_soak_phase(
@@ -804,13 +812,7 @@ def phase_mining(
             ["api", "consumer", "worker"],
             {"PATTERN_MINING_ENABLED": enabled},
         )
-        spec = load_spec(
-            stack,
-            secret,
-            batch_size=args.pipeline_batch,
-            seconds=args.seconds,
-            sample_ids=True,
-        )
+        spec = pipeline_spec(stack, secret, args)
         figures[label] = run_pipeline_load(stack, spec, args.drain_timeout)
         figures[label].update(pattern_figures())
         stack.stop()

@@ -12,6 +12,7 @@ from logs import patterns
 from logs.models import Log, Pattern
 from logs.patterns import PatternAssigner, assign_patterns
 from logs.tasks import store_logs
+from tests.unit.test_storage import entry as storage_entry
 
 LINES = [
     "user 17 logged in from 10.0.0.1",
@@ -35,16 +36,8 @@ def new_service() -> str:
     return f"patterns-test-{uuid.uuid4().hex[:8]}"
 
 
-def entry(service: str, message: str, **fields) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "timestamp": "2026-02-03T04:05:06+00:00",
-        "received_at": "2026-02-03T04:05:07+00:00",
-        "level": "INFO",
-        "service_name": service,
-        "message": message,
-        "metadata": {},
-    } | fields
+def entry(service: str, message: str) -> dict:
+    return storage_entry(service_name=service, message=message)
 
 
 def ids_by_line(assigner: PatternAssigner, service: str) -> dict[str, int | None]:
