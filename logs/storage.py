@@ -72,7 +72,7 @@ def insert_entries(
 ) -> int:
     """Store normalized entries; return how many rows were new.
 
-    `pattern_ids`, one per entry, sets each row's pattern; without it every
+    `pattern_ids`, one per entry, sets each row's pattern. Without it, every
     row is stored without a pattern.
     """
     if not entries:
