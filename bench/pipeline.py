@@ -14,6 +14,9 @@ data of a running platform alone. The phases:
   E  naive     one Celery task and one commit per entry, for --naive-entries
      soak      a steady --soak-rate for --soak-seconds on freshly started
                processes, sampling their resident size; only on request
+  F  mining    phase D twice, the worker started with PATTERN_MINING_ENABLED
+               false and then true, and the ratio of the two rates; only on
+               request
 """
 
 import argparse
@@ -46,13 +49,14 @@ from tests.processes import BIN, PROJECT_ROOT, plain_http_environment
 logger = logging.getLogger("bench")
 
 DEFAULT_PHASES = ("copy", "kafka", "intake", "pipeline", "steady", "naive")
-PHASES = (*DEFAULT_PHASES, "soak")
+PHASES = (*DEFAULT_PHASES, "soak", "mining")
 PHASE_LETTERS = {
     "A": "copy",
     "B": "kafka",
     "C": "intake",
     "D": "pipeline",
     "E": "naive",
+    "F": "mining",
 }
 DEFAULT_DATABASE_URL = "postgres://logplatform:logplatform@127.0.0.1:5432/logplatform"
 
@@ -67,7 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--entries", type=int, default=200_000, help="N, entries of phases A and B"
     )
     parser.add_argument(
-        "--seconds", type=float, default=60, help="duration of the load of phase D"
+        "--seconds",
+        type=float,
+        default=60,
+        help="duration of the load of phase D and of each run of F",
     )
     parser.add_argument(
         "--intake-seconds",
@@ -126,8 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--phases",
         default=",".join(DEFAULT_PHASES),
-        help="comma-separated phases to run: names or the letters A to E; "
-        "soak runs only when named",
+        help="comma-separated phases to run: names or the letters A to F; "
+        "soak and mining run only when named",
     )
     parser.add_argument(
         "--client-processes", type=int, default=2, help="load client processes"
@@ -166,7 +173,7 @@ def parse_phases(text: str) -> list[str]:
         name = PHASE_LETTERS.get(item.strip().upper(), item.strip().lower())
         if name not in PHASES:
             raise SystemExit(
-                f"Unknown phase {item!r}; use {', '.join(PHASES)} or A to E."
+                f"Unknown phase {item!r}; use {', '.join(PHASES)} or A to F."
             )
         phases.append(name)
     return [phase for phase in PHASES if phase in phases]
@@ -681,10 +688,12 @@ def run(args: argparse.Namespace) -> dict:
         "intake": f"bench-{run_id}-intake",
         "pipeline": f"bench-{run_id}-pipeline",
         "soak": f"bench-{run_id}-soak",
+        "mining-off": f"bench-{run_id}-mining-off",
+        "mining-on": f"bench-{run_id}-mining-on",
     }
     all_topics = list(topics.values()) + [
-        f"{topics['pipeline']}.dlq",
-        f"{topics['soak']}.dlq",
+        f"{topics[name]}.dlq"
+        for name in ("pipeline", "soak", "mining-off", "mining-on")
     ]
     log_dir = Path(tempfile.mkdtemp(prefix="logplatform-bench-"))
     logger.info("Run %s: process logs in %s", run_id, log_dir)
@@ -718,6 +727,8 @@ def run(args: argparse.Namespace) -> dict:
             run_pipeline_phases(stack, secret, topics["pipeline"], args, phases)
             if "soak" in args.phases:
                 run_soak_phase(stack, secret, topics["soak"], args, phases)
+            if "mining" in args.phases:
+                phases["mining"] = phase_mining(stack, secret, topics, args)
         finally:
             stack.stop()
             truncate_logs()
@@ -735,13 +746,7 @@ def run_pipeline_phases(
         return
     stack.start(topic, ["api", "consumer", "worker"])
     if "pipeline" in selected:
-        spec = load_spec(
-            stack,
-            secret,
-            batch_size=args.pipeline_batch,
-            seconds=args.seconds,
-            sample_ids=True,
-        )
+        spec = pipeline_spec(stack, secret, args)
         phases["pipeline"] = run_pipeline_load(stack, spec, args.drain_timeout)
         logger.info("D pipeline: %.0f entries/s", phases["pipeline"]["per_second"])
     if "steady" in selected:
@@ -764,6 +769,17 @@ def run_pipeline_phases(
     stack.stop()
 
 
+def pipeline_spec(stack: Stack, secret: str, args: argparse.Namespace) -> LoadSpec:
+    """Return the load of phase D: requests as fast as the API takes them."""
+    return load_spec(
+        stack,
+        secret,
+        batch_size=args.pipeline_batch,
+        seconds=args.seconds,
+        sample_ids=True,
+    )
+
+
 def run_soak_phase(
     stack: Stack, secret: str, topic: str, args: argparse.Namespace, phases: dict
 ) -> None:
@@ -777,6 +793,53 @@ def run_soak_phase(
         phases["soak"].get("latency_median_s", float("nan")),
     )
     stack.stop()
+
+
+def phase_mining(
+    stack: Stack, secret: str, topics: dict[str, str], args: argparse.Namespace
+) -> dict:
+    """F: phase D with pattern mining off, then on, each on fresh processes.
+
+    Both runs send the same stream of entries, since the client draws them
+    from the same seeds. The patterns table is emptied before the run with
+    mining on, so it includes learning every template from the start.
+    """
+    figures = {}
+    for label, enabled in (("off", "false"), ("on", "true")):
+        truncate_patterns()
+        stack.start(
+            topics[f"mining-{label}"],
+            ["api", "consumer", "worker"],
+            {"PATTERN_MINING_ENABLED": enabled},
+        )
+        spec = pipeline_spec(stack, secret, args)
+        figures[label] = run_pipeline_load(stack, spec, args.drain_timeout)
+        figures[label].update(pattern_figures())
+        stack.stop()
+        logger.info("F mining %s: %.0f entries/s", label, figures[label]["per_second"])
+    figures["ratio"] = figures["on"]["per_second"] / figures["off"]["per_second"]
+    return figures
+
+
+def truncate_patterns() -> None:
+    with connect() as conn:
+        conn.execute("TRUNCATE logs_pattern")
+
+
+def pattern_figures() -> dict:
+    """Return the patterns stored and the rows stored without one."""
+    with connect() as conn:
+        patterns, services = conn.execute(
+            "SELECT count(*), count(DISTINCT service_name) FROM logs_pattern"
+        ).fetchone()
+        unassigned = conn.execute(
+            "SELECT count(*) FROM logs_log WHERE pattern_id IS NULL"
+        ).fetchone()[0]
+    return {
+        "patterns": patterns,
+        "pattern_services": services,
+        "rows_without_pattern": unassigned,
+    }
 
 
 def machine_info() -> dict:

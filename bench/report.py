@@ -11,6 +11,9 @@ TARGET_LATENCY_P99 = 3.0
 # Soak: the consumer's and the worker's RSS may grow by less than this many
 # percent from the end of the warm-up to the end of the load.
 TARGET_SOAK_GROWTH_PERCENT = 10.0
+# Phase F: the pipeline's rate with pattern mining on, over its rate with
+# mining off, in the same run.
+TARGET_MINING_RATIO = 0.80
 PROCESS_ORDER = (
     "client",
     "api",
@@ -54,6 +57,9 @@ def phase_rows(phases: dict) -> Iterator[list[str]]:
         if name == "intake":
             for batch, batch_figures in figures.items():
                 yield row(f"C intake x{batch}", batch_figures)
+        elif name == "mining":
+            yield row("F mining off", figures["off"])
+            yield row("F mining on", figures["on"])
         else:
             yield row(labels[name], figures)
 
@@ -102,6 +108,8 @@ def format_details(phases: dict, summary: dict) -> list[str]:
             lines.append(describe_pipeline_run(name, phases[name]))
     if "soak" in phases:
         lines.extend(format_soak_memory(phases["soak"]["memory"]))
+    if "mining" in phases:
+        lines.extend(format_mining(phases["mining"]))
     if "kafka" in phases:
         kafka = phases["kafka"]
         lines.append(
@@ -113,6 +121,10 @@ def format_details(phases: dict, summary: dict) -> list[str]:
         lines.append(judge("D/A", summary["d_over_a"], TARGET_D_OVER_A, above=True))
     if "d_over_e" in summary:
         lines.append(judge("D/E", summary["d_over_e"], TARGET_D_OVER_E, above=True))
+    if "mining_ratio" in summary:
+        lines.append(
+            judge("F on/off", summary["mining_ratio"], TARGET_MINING_RATIO, True)
+        )
     if "steady_latency_median_s" in summary:
         median = summary["steady_latency_median_s"]
         p99 = summary["steady_latency_p99_s"]
@@ -185,6 +197,19 @@ def soak_cells(figures: dict) -> list[str]:
     ]
 
 
+def format_mining(mining: dict) -> list[str]:
+    lines = []
+    for label in ("off", "on"):
+        figures = mining[label]
+        lines.append(describe_pipeline_run(f"F mining {label}", figures))
+        lines.append(
+            f"F mining {label}: {figures['patterns']:,} patterns in "
+            f"{figures['pattern_services']} services, "
+            f"{figures['rows_without_pattern']:,} rows without a pattern"
+        )
+    return lines
+
+
 def describe_pipeline_run(name: str, figures: dict) -> str:
     latency = (
         f"latency median {figures['latency_median_s']:.3f}s, "
@@ -215,6 +240,8 @@ def judge(label: str, value: float, target: float, above: bool) -> str:
 def summarize(phases: dict) -> dict:
     summary: dict[str, Any] = {}
     rate = {name: figures.get("per_second") for name, figures in phases.items()}
+    if "mining" in phases:
+        summary["mining_ratio"] = phases["mining"]["ratio"]
     if rate.get("pipeline") and rate.get("copy"):
         summary["d_over_a"] = rate["pipeline"] / rate["copy"]
     if rate.get("pipeline") and rate.get("naive"):

@@ -66,11 +66,15 @@ class Stack:
                 snapshot[name] = seconds
         return snapshot
 
-    def start(self, topic: str, names: list[str]) -> None:
+    def start(
+        self, topic: str, names: list[str], overrides: dict[str, str] | None = None
+    ) -> None:
+        """Start the named processes on `topic`, adding `overrides` to their env."""
         env = self.env | {
             "KAFKA_TOPIC": topic,
             "KAFKA_DLQ_TOPIC": f"{topic}.dlq",
             "KAFKA_CONSUMER_GROUP": f"{topic}-consumer",
+            **(overrides or {}),
         }
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/api/logs/"

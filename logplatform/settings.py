@@ -265,6 +265,12 @@ LOG_PARTITION_DAYS_AHEAD = env_int("LOG_PARTITION_DAYS_AHEAD", 3, minimum=1)
 # of the entry sent again within that time is not stored a second time.
 LOG_DEDUP_DAYS = env_int("LOG_DEDUP_DAYS", 3, minimum=1)
 
+# Patterns: the worker groups each entry under a message template learned
+# per service. Beyond PATTERN_MAX_PER_SERVICE templates in a service, its
+# entries that fit none of them are stored without a pattern.
+PATTERN_MINING_ENABLED = env_bool("PATTERN_MINING_ENABLED", True)
+PATTERN_MAX_PER_SERVICE = env_int("PATTERN_MAX_PER_SERVICE", 1000, minimum=1)
+
 # Alert rules. Each evaluation reaches back at least this far past the
 # previous one, so entries stored a little after they were accepted still
 # count. Per-service absence rules watch the services seen this many hours back.

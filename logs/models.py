@@ -93,6 +93,10 @@ class Log(models.Model):
         return Level(self.level).name
 
 
+# The sequence that numbers every creation or template change of a pattern.
+PATTERN_REVISION_SEQUENCE = "logs_pattern_revision"
+
+
 class Pattern(models.Model):
     """A message template learned from one service's entries.
 
@@ -107,10 +111,26 @@ class Pattern(models.Model):
     first_seen = models.DateTimeField(help_text="Arrival time of its first entry.")
     last_seen = models.DateTimeField(help_text="Arrival time of its latest entry.")
     count = models.BigIntegerField(default=0, help_text="Entries grouped under it.")
+    # Workers compare this with what they loaded to find the patterns that
+    # other processes added or changed since (see logs/patterns.py).
+    revision = models.BigIntegerField(
+        db_default=models.Func(
+            models.Value(PATTERN_REVISION_SEQUENCE),
+            function="nextval",
+            output_field=models.BigIntegerField(),
+        ),
+        editable=False,
+        help_text="Taken from a sequence when the pattern is created and each "
+        "time its template changes.",
+    )
 
     class Meta:
         ordering = ["-count", "id"]
         indexes = [
+            # The workers' check for patterns changed since a revision.
+            models.Index(
+                fields=["service_name", "revision"], name="pattern_service_revision"
+            ),
             models.Index(
                 fields=["service_name", "-count"], name="pattern_service_count"
             ),

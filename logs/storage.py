@@ -7,7 +7,7 @@ import orjson
 from django.db import connection
 
 from logs.levels import Level
-from logs.models import EventId, Log
+from logs.models import EventId, Log, Pattern
 
 # One statement per batch. The arrays are unnested into rows, and each id
 # first goes into the event id table, whose unique key decides which rows
@@ -18,28 +18,63 @@ from logs.models import EventId, Log
 # redelivered batch whose ids are older than the event id table remembers.
 # Metadata travels as JSON text and is cast in the database, which is cheaper
 # than adapting one Python object per row.
+#
+# The same statement adds the inserted rows, and only those, to their
+# patterns' counts, so a redelivered batch counts nothing twice. The pattern
+# rows are locked in id order before the update: two workers whose batches
+# share patterns then wait for each other instead of deadlocking.
 _INSERT_SQL = """
 WITH batch AS (
-    SELECT DISTINCT ON (id) id, ts, received, lvl, svc, msg, meta
+    SELECT DISTINCT ON (id) id, ts, received, lvl, svc, msg, meta, pattern
     FROM unnest(
         %s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::smallint[],
-        %s::text[], %s::text[], %s::text[]
-    ) AS entry(id, ts, received, lvl, svc, msg, meta)
+        %s::text[], %s::text[], %s::text[], %s::bigint[]
+    ) AS entry(id, ts, received, lvl, svc, msg, meta, pattern)
 ), fresh AS (
     INSERT INTO {ids} (id, received_at)
     SELECT id, received FROM batch
     ON CONFLICT (id) DO NOTHING
     RETURNING id
+), inserted AS (
+    INSERT INTO {logs}
+        (id, timestamp, received_at, level, service_name, message, metadata,
+         pattern_id)
+    SELECT id, ts, received, lvl, svc, msg, meta::jsonb, pattern
+    FROM batch JOIN fresh USING (id)
+    ON CONFLICT (id, received_at) DO NOTHING
+    RETURNING pattern_id, received_at
+), counts AS (
+    SELECT pattern_id, count(*) AS entries, min(received_at) AS first,
+        max(received_at) AS last
+    FROM inserted
+    WHERE pattern_id IS NOT NULL
+    GROUP BY pattern_id
+), locked AS (
+    SELECT id FROM {patterns}
+    WHERE id IN (SELECT pattern_id FROM counts)
+    ORDER BY id
+    FOR UPDATE
+), counted AS (
+    UPDATE {patterns} AS pattern
+    SET count = pattern.count + counts.entries,
+        first_seen = least(pattern.first_seen, counts.first),
+        last_seen = greatest(pattern.last_seen, counts.last)
+    FROM counts JOIN locked ON locked.id = counts.pattern_id
+    WHERE pattern.id = counts.pattern_id
 )
-INSERT INTO {logs} (id, timestamp, received_at, level, service_name, message, metadata)
-SELECT id, ts, received, lvl, svc, msg, meta::jsonb
-FROM batch JOIN fresh USING (id)
-ON CONFLICT (id, received_at) DO NOTHING
+SELECT count(*) FROM inserted
 """
 
 
-def insert_entries(entries: Sequence[dict[str, Any]]) -> int:
-    """Store normalized entries; return how many rows were new."""
+def insert_entries(
+    entries: Sequence[dict[str, Any]],
+    pattern_ids: Sequence[int | None] | None = None,
+) -> int:
+    """Store normalized entries; return how many rows were new.
+
+    `pattern_ids`, one per entry, sets each row's pattern. Without it, every
+    row is stored without a pattern.
+    """
     if not entries:
         return 0
     columns: list[list[Any]] = [[], [], [], [], [], [], []]
@@ -51,10 +86,13 @@ def insert_entries(entries: Sequence[dict[str, Any]]) -> int:
         columns[4].append(entry["service_name"])
         columns[5].append(entry["message"])
         columns[6].append(orjson.dumps(entry["metadata"]).decode())
+    if pattern_ids is None:
+        pattern_ids = [None] * len(entries)
     sql = _INSERT_SQL.format(
         ids=connection.ops.quote_name(EventId._meta.db_table),
         logs=connection.ops.quote_name(Log._meta.db_table),
+        patterns=connection.ops.quote_name(Pattern._meta.db_table),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, columns)
-        return cursor.rowcount
+        cursor.execute(sql, [*columns, list(pattern_ids)])
+        return cursor.fetchone()[0]

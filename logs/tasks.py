@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from logs.partitions import ensure_partitions
+from logs.patterns import assign_patterns
 from logs.retention import purge
 from logs.storage import insert_entries
 from ops.metrics import ENTRIES_DUPLICATE, ENTRIES_STORED
@@ -21,7 +22,7 @@ MAX_RETRY_DELAY = 60
 def store_logs(self, entries: list[dict[str, Any]]) -> int:
     """Write one batch of normalized entries; return how many were new."""
     try:
-        stored = insert_entries(entries)
+        stored = insert_entries(entries, assign_patterns(entries))
     except (OperationalError, InterfaceError) as exc:
         close_old_connections()
         delay = min(2**self.request.retries, MAX_RETRY_DELAY)
