@@ -10,6 +10,7 @@ and the latency the fault caused.
 import os
 import re
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from celery import Celery
 
 from tests.faults.client import Attempt, EntryStream, StreamResult
 from tests.faults.conftest import VISIBILITY_TIMEOUT_SECONDS, Stack
@@ -33,6 +35,8 @@ LEAD_SECONDS = 3
 # is delivered again after the visibility timeout.
 SETTLE_SECONDS = 150
 SLOW_ANSWER_SECONDS = 1.0
+# Redis restarts in the test of a worker that holds tasks.
+RESTARTS_UNDER_LOAD = 3
 # The worker's log line when it takes a batch from the queue.
 STORE_RECEIVED = r"Task logs\.store_logs\[\S+\] received"
 
@@ -274,3 +278,45 @@ def test_api_restarted(fault_stack, capsys):
         fault_stack.start_api()
 
     check(run_fault(fault_stack, "api-restarted", inject), capsys, fault_stack)
+
+
+def test_worker_survives_redis_restarts_under_load(fault_stack):
+    """The worker keeps consuming after Redis restarts while it holds tasks.
+
+    Small tasks arrive without pause, so at each restart the worker holds
+    some that it has received and not yet acknowledged. Closing such a
+    channel once the broker is gone used to end the worker ("Unrecoverable
+    error") in one Celery release, which lost every later batch.
+    """
+    broker = Celery(
+        broker=f"redis://127.0.0.1:{fault_stack.services_env['REDIS_PORT']}/0",
+        set_as_current=False,
+    )
+    broker.conf.broker_transport_options = {"socket_connect_timeout": 1}
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            try:
+                broker.send_task("logs.store_logs", args=[[]])
+            except Exception:
+                time.sleep(0.2)
+
+    fault_stack.start_services()
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        for restart in range(RESTARTS_UNDER_LOAD):
+            wait_for_new_output(fault_stack.worker, STORE_RECEIVED, 30)
+            fault_stack.stop_service("redis")
+            time.sleep(2)
+            fault_stack.start_service("redis")
+            assert fault_stack.worker.process.poll() is None, (
+                f"the worker exited after restart {restart + 1} of Redis:\n"
+                f"{fault_stack.worker.output()[-3000:]}"
+            )
+            wait_for_new_output(fault_stack.worker, STORE_RECEIVED, 60)
+    finally:
+        stop.set()
+        publisher.join(10)
+        broker.close()

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from analytics.rollup import recompute_minutes
-from logs.models import ApiKey
+from logs.models import ApiKey, Pattern
 from tests.rows import store_pattern, store_rows
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -27,7 +27,12 @@ def reader(db):
 
 @pytest.fixture
 def patterns(db):
-    """Three patterns: busy in the range, busy before it, and a new one."""
+    """Three patterns: busy in the range, busy before it, and a new one.
+
+    Patterns that the pipeline tests stored for real are deleted first
+    (inside the test's transaction), so the listings hold these three only.
+    """
+    Pattern.objects.all().delete()
     busy = store_pattern("api", "GET <*> took <*> ms", BASE - timedelta(days=2), 7)
     old = store_pattern("api", "cache miss <*>", BASE - timedelta(days=3), 50)
     new = store_pattern("billing", "charge <*> failed", BASE + timedelta(minutes=5))
