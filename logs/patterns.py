@@ -45,9 +45,11 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x70617474
 # A lock wait longer than this is logged.
 LOCK_WAIT_LOG_SECONDS = 1.0
-# The maximum number of messages cached over all services. The cache is
-# emptied when it reaches this size.
+# The maximum number of messages cached over all services, and of characters
+# in their services, messages and joined tokens. The cache is emptied when
+# it reaches either, so long messages cannot make it grow past the second.
 CACHE_MAX_MESSAGES = 50_000
+CACHE_MAX_CHARACTERS = 20_000_000
 # Seconds between two warnings about the same service being at its bound.
 FULL_WARNING_SECONDS = 300.0
 
@@ -100,6 +102,7 @@ class PatternAssigner:
         # the generation of that count, pattern id). The tokens spare a
         # second tokenize() when a change of the tree invalidates the id.
         self._cache: dict[tuple[str, str], tuple[str, int, int, int]] = {}
+        self._cache_characters = 0
 
     def assign(self, entries: Sequence[dict[str, Any]]) -> list[int | None]:
         """Return the pattern id of each entry, creating patterns as needed.
@@ -161,11 +164,24 @@ class PatternAssigner:
         state: _ServiceState,
         pattern_id: int,
     ) -> None:
-        if len(self._cache) >= CACHE_MAX_MESSAGES:
+        joined = " ".join(tokens)
+        size = len(key[0]) + len(key[1]) + len(joined)
+        previous = self._cache.pop(key, None)
+        if previous is not None:
+            self._cache_characters -= len(key[0]) + len(key[1]) + len(previous[0])
+        if size > CACHE_MAX_CHARACTERS:
+            return
+        if (
+            len(self._cache) >= CACHE_MAX_MESSAGES
+            or self._cache_characters + size > CACHE_MAX_CHARACTERS
+        ):
             self._cache.clear()
+            self._cache_characters = 0
+
         length = len(tokens)
         generation = state.generations.setdefault(length, next(_generations))
-        self._cache[key] = (" ".join(tokens), length, generation, pattern_id)
+        self._cache[key] = (joined, length, generation, pattern_id)
+        self._cache_characters += size
 
     # Reading the Pattern table
 

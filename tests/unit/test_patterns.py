@@ -196,6 +196,30 @@ def test_bound_still_changes_templates():
     assert Pattern.objects.get(id=alpha).template == "worker started on <*>"
 
 
+def cached_characters(assigner: PatternAssigner) -> int:
+    return sum(
+        len(service) + len(message) + len(joined)
+        for (service, message), (joined, *_rest) in assigner._cache.items()
+    )
+
+
+@pytest.mark.django_db
+def test_cache_bounded_by_characters(monkeypatch):
+    monkeypatch.setattr(patterns, "CACHE_MAX_CHARACTERS", 10_000)
+    service = new_service()
+    assigner = PatternAssigner(100)
+    word = "x" * 2_000
+
+    ids = assigner.assign([entry(service, f"{word} {index}") for index in range(20)])
+
+    assert len(set(ids)) == 1
+    assert 0 < cached_characters(assigner) <= 10_000
+    [longer] = assigner.assign([entry(service, f"{'x' * 20_000} 7")])
+    assert longer is not None
+    assert 0 < cached_characters(assigner) <= 10_000
+    assert (service, f"{'x' * 20_000} 7") not in assigner._cache
+
+
 @pytest.mark.django_db
 def test_mining_off_stores_no_pattern(settings):
     settings.PATTERN_MINING_ENABLED = False
