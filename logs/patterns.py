@@ -25,6 +25,7 @@ taken but not yet committed.
 
 import itertools
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -60,7 +61,10 @@ _generations = itertools.count(1)
 class _ServiceState:
     """One service's Drain tree and how far it has read the Pattern table."""
 
-    drain: Drain = field(default_factory=Drain)
+    # The assigner keeps each service within PATTERN_MAX_PER_SERVICE itself.
+    # Drain's own bound would instead merge each further line into the most
+    # similar template, however unlike, so it is set out of reach.
+    drain: Drain = field(default_factory=lambda: Drain(max_clusters=sys.maxsize))
     # The token count of each pattern's template, by pattern id.
     lengths: dict[int, int] = field(default_factory=dict)
     # The highest revision of the service's patterns applied to the tree.

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from logs import patterns
+from logs.mining import WILDCARD, Drain
 from logs.models import Log, Pattern
 from logs.patterns import PatternAssigner, assign_patterns
 from logs.tasks import store_logs
@@ -184,6 +185,25 @@ def test_bound_per_service():
     assert Pattern.objects.filter(service_name=service).count() == 2
     assert first.assign([entry(service, "connection to db-9 lost after 1 s")]) == [None]
     assert Pattern.objects.filter(service_name=service).count() == 2
+
+
+@pytest.mark.django_db
+def test_bound_above_drain_default():
+    # Distinct words in the first two places give each line a leaf of its
+    # own, so learning stays fast. No line is like another.
+    words = [a + b for a in "abcdefghij" for b in "abcdefghij"]
+    lines = [f"{first} {second} tail" for first in words for second in words[:51]]
+    service = new_service()
+    assigner = PatternAssigner(len(lines) + 10)
+
+    ids = assigner.assign([entry(service, line) for line in lines])
+
+    assert len(lines) > Drain().max_clusters
+    assert None not in ids
+    assert len(set(ids)) == len(lines)
+    stored = Pattern.objects.filter(service_name=service)
+    assert stored.count() == len(lines)
+    assert not stored.filter(template__contains=WILDCARD).exists()
 
 
 @pytest.mark.django_db
