@@ -117,10 +117,12 @@ _CALL = re.compile(r"(?<=[A-Za-z0-9_>])\((?=\S)")
 # and one field that varies does not make the whole line a new template.
 _GLUED_COMMA = re.compile(r",(?=[^\s,])")
 
-# A token that may hold a value and is longer than this is masked whole,
-# without the value patterns. Such a token is data (an encoded blob, a long
-# path or query), and the patterns would cost time that grows with its length.
-MAX_VALUE_TOKEN_LENGTH = 256
+# A token longer than this is masked whole, and one that may hold a value
+# skips the value patterns. Such a token is data (an encoded blob, a long
+# path or query). Kept, it would make templates, and every worker's copy of
+# them, as long as a message, and the patterns would cost time that grows
+# with its length.
+MAX_TOKEN_LENGTH = 256
 
 # A whitespace-delimited token that may hold a value.
 _VALUE_TOKEN = re.compile(r"(?<!\S)[^\s\d/@\\]*[\d/@\\]\S*")
@@ -143,7 +145,8 @@ def tokenize(message: str) -> list[str]:
     part where it has one, so "user=bob" becomes "user=<*>" and
     "job_1445_0020" becomes "job_<*>". Returns an empty list for a message
     of whitespace only. A message of more than MAX_TOKENS tokens keeps its
-    first MAX_TOKENS - 1 and a wildcard for the rest.
+    first MAX_TOKENS - 1 and a wildcard for the rest, and a token of more
+    than MAX_TOKEN_LENGTH characters becomes a wildcard.
     """
     masked = message
     if ":" in masked:
@@ -161,12 +164,12 @@ def tokenize(message: str) -> list[str]:
     tokens = masked.split()
     if len(tokens) > MAX_TOKENS:
         tokens = tokens[: MAX_TOKENS - 1] + [WILDCARD]
-    return tokens
+    return [WILDCARD if len(token) > MAX_TOKEN_LENGTH else token for token in tokens]
 
 
 def _mask_token(match: re.Match[str]) -> str:
     token = match.group()
-    if len(token) > MAX_VALUE_TOKEN_LENGTH or _PLAIN_NUMBER.fullmatch(token):
+    if len(token) > MAX_TOKEN_LENGTH or _PLAIN_NUMBER.fullmatch(token):
         return WILDCARD
     # In a token of letters, digits and underscores only, no value pattern
     # masks more than the digit runs below.
