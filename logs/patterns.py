@@ -25,6 +25,7 @@ taken but not yet committed.
 
 import itertools
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -45,9 +46,11 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x70617474
 # A lock wait longer than this is logged.
 LOCK_WAIT_LOG_SECONDS = 1.0
-# The maximum number of messages cached over all services. The cache is
-# emptied when it reaches this size.
+# The maximum number of messages cached over all services, and of characters
+# in their services, messages and joined tokens. The cache is emptied when
+# it reaches either, so long messages cannot make it grow past the second.
 CACHE_MAX_MESSAGES = 50_000
+CACHE_MAX_CHARACTERS = 20_000_000
 # Seconds between two warnings about the same service being at its bound.
 FULL_WARNING_SECONDS = 300.0
 
@@ -58,7 +61,10 @@ _generations = itertools.count(1)
 class _ServiceState:
     """One service's Drain tree and how far it has read the Pattern table."""
 
-    drain: Drain = field(default_factory=Drain)
+    # The assigner keeps each service within PATTERN_MAX_PER_SERVICE itself.
+    # Drain's own bound would instead merge each further line into the most
+    # similar template, however unlike, so it is set out of reach.
+    drain: Drain = field(default_factory=lambda: Drain(max_clusters=sys.maxsize))
     # The token count of each pattern's template, by pattern id.
     lengths: dict[int, int] = field(default_factory=dict)
     # The highest revision of the service's patterns applied to the tree.
@@ -100,6 +106,7 @@ class PatternAssigner:
         # the generation of that count, pattern id). The tokens spare a
         # second tokenize() when a change of the tree invalidates the id.
         self._cache: dict[tuple[str, str], tuple[str, int, int, int]] = {}
+        self._cache_characters = 0
 
     def assign(self, entries: Sequence[dict[str, Any]]) -> list[int | None]:
         """Return the pattern id of each entry, creating patterns as needed.
@@ -161,11 +168,24 @@ class PatternAssigner:
         state: _ServiceState,
         pattern_id: int,
     ) -> None:
-        if len(self._cache) >= CACHE_MAX_MESSAGES:
+        joined = " ".join(tokens)
+        size = len(key[0]) + len(key[1]) + len(joined)
+        previous = self._cache.pop(key, None)
+        if previous is not None:
+            self._cache_characters -= len(key[0]) + len(key[1]) + len(previous[0])
+        if size > CACHE_MAX_CHARACTERS:
+            return
+        if (
+            len(self._cache) >= CACHE_MAX_MESSAGES
+            or self._cache_characters + size > CACHE_MAX_CHARACTERS
+        ):
             self._cache.clear()
+            self._cache_characters = 0
+
         length = len(tokens)
         generation = state.generations.setdefault(length, next(_generations))
-        self._cache[key] = (" ".join(tokens), length, generation, pattern_id)
+        self._cache[key] = (joined, length, generation, pattern_id)
+        self._cache_characters += size
 
     # Reading the Pattern table
 

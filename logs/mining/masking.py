@@ -17,7 +17,10 @@ MAX_TOKENS = 120
 _HEX = r"[0-9a-fA-F]"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_DIGIT_AHEAD = r"(?=[0-9a-fA-F:.]*\d)"
+# An IPv6 address is at most 39 characters, so its digit lies within that
+# reach. The bound keeps the look-ahead from scanning a long run of hex
+# digits, dots and colons again at every position.
+_DIGIT_AHEAD = r"(?=[0-9a-fA-F:.]{0,38}\d)"
 
 _ISO_TIME = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 
@@ -35,9 +38,10 @@ _SPACED_DATE = re.compile(
 # At each position the first alternative that matches wins, so the longer
 # shapes (a URL, a date with its time) come before the pieces they contain.
 # A token's ends count as boundaries.
-# URLs with a scheme.
-_URL = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+"
-_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# URLs with a scheme of up to 64 characters.
+_URL = r"[A-Za-z][A-Za-z0-9+.-]{0,63}://[^\s\"'<>]+"
+# E-mail addresses with a local part of up to 64 characters.
+_EMAIL = r"[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+"
 _WINDOWS_PATH = r"(?<![\w])[A-Za-z]:\\[^\s\"'<>,;]*"
 # Unix paths: a slash that starts a token or follows punctuation.
 _UNIX_PATH = r"(?<![\w/.])(?:/[\w.@%+~:-]+)+/?"
@@ -89,15 +93,18 @@ _QUANTITY = re.compile(
 )
 
 # The value of key=value, quoted or up to a delimiter. An empty value stays
-# empty, and a quoted value may contain spaces.
+# empty, and a quoted value may contain spaces. A key has at most 64
+# characters, so a long run of word characters and dots is not scanned
+# again from each of its dots.
 _KEY_VALUE = re.compile(
-    r"(?<![\w=])([A-Za-z_][\w.-]*=)(?!<\*>)"
+    r"(?<![\w=])([A-Za-z_][\w.-]{0,63}=)(?!<\*>)"
     r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&)\]}\"']+)"
 )
 
 # A run of letters and digits that still contains a digit after the value
-# masks, such as the number in "blk_-1608" or "job_1445_0020".
-_DIGIT_WORD = re.compile(r"[-+]?[A-Za-z0-9]*\d[A-Za-z0-9]*")
+# masks, such as the number in "blk_-1608" or "job_1445_0020". It starts
+# only where a run starts, so a long run without a digit is scanned once.
+_DIGIT_WORD = re.compile(r"[-+]?(?<![A-Za-z0-9])[A-Za-z0-9]*\d[A-Za-z0-9]*")
 
 # An opening parenthesis right after a name, as in "open(path)" or
 # "LOGIN(uid=0)". It starts a token of its own, so the name stays a
@@ -109,6 +116,13 @@ _CALL = re.compile(r"(?<=[A-Za-z0-9_>])\((?=\S)")
 # of a list. A space is put after it so each field is a token of its own,
 # and one field that varies does not make the whole line a new template.
 _GLUED_COMMA = re.compile(r",(?=[^\s,])")
+
+# A token longer than this is masked whole, and one that may hold a value
+# skips the value patterns. Such a token is data (an encoded blob, a long
+# path or query). Kept, it would make templates, and every worker's copy of
+# them, as long as a message, and the patterns would cost time that grows
+# with its length.
+MAX_TOKEN_LENGTH = 256
 
 # A whitespace-delimited token that may hold a value.
 _VALUE_TOKEN = re.compile(r"(?<!\S)[^\s\d/@\\]*[\d/@\\]\S*")
@@ -131,7 +145,8 @@ def tokenize(message: str) -> list[str]:
     part where it has one, so "user=bob" becomes "user=<*>" and
     "job_1445_0020" becomes "job_<*>". Returns an empty list for a message
     of whitespace only. A message of more than MAX_TOKENS tokens keeps its
-    first MAX_TOKENS - 1 and a wildcard for the rest.
+    first MAX_TOKENS - 1 and a wildcard for the rest, and a token of more
+    than MAX_TOKEN_LENGTH characters becomes a wildcard.
     """
     masked = message
     if ":" in masked:
@@ -149,12 +164,12 @@ def tokenize(message: str) -> list[str]:
     tokens = masked.split()
     if len(tokens) > MAX_TOKENS:
         tokens = tokens[: MAX_TOKENS - 1] + [WILDCARD]
-    return tokens
+    return [WILDCARD if len(token) > MAX_TOKEN_LENGTH else token for token in tokens]
 
 
 def _mask_token(match: re.Match[str]) -> str:
     token = match.group()
-    if _PLAIN_NUMBER.fullmatch(token):
+    if len(token) > MAX_TOKEN_LENGTH or _PLAIN_NUMBER.fullmatch(token):
         return WILDCARD
     # In a token of letters, digits and underscores only, no value pattern
     # masks more than the digit runs below.

@@ -3,6 +3,7 @@
 import pytest
 
 from logs.mining import MAX_TOKENS, WILDCARD, tokenize
+from logs.mining.masking import MAX_TOKEN_LENGTH
 from tests.loghub import LOGHUB_SYSTEMS, loghub_rows
 
 # One message per masked kind, and the tokens it must become.
@@ -91,9 +92,48 @@ def test_tokenize_caps_token_count():
 
 
 def test_tokenize_long_token():
-    token = "a" * 100_000
+    kept = "a" * MAX_TOKEN_LENGTH
+    masked = "a" * (MAX_TOKEN_LENGTH + 1)
 
-    assert tokenize(f"start {token} 7") == ["start", token, WILDCARD]
+    assert tokenize(f"start {kept} 7") == ["start", kept, WILDCARD]
+    assert tokenize(f"start {masked} 7") == ["start", WILDCARD, WILDCARD]
+    assert tokenize("b" * 100_000) == [WILDCARD]
+
+
+def test_tokenize_masks_long_value_token():
+    message = f"start {'a' * MAX_TOKEN_LENGTH}@{'b' * 40} end"
+
+    assert tokenize(message) == ["start", WILDCARD, "end"]
+
+
+def test_tokenize_ignores_over_long_key():
+    key = "k" * 65
+
+    assert tokenize(f"{key}=value ok") == [f"{key}=value", "ok"]
+
+
+# Messages of the longest length intake accepts, made of runs that a mask
+# without a bound would scan again from each of their positions.
+LONGEST = 262_144
+RESCANNED_RUNS = {
+    "run before an at sign": ("a" * (LONGEST - 1) + "@", [WILDCARD]),
+    "run before a slash": ("a" * (LONGEST - 1) + "/", [WILDCARD]),
+    "dots before a digit": ("." * (LONGEST - 1) + "1", [WILDCARD]),
+    "dotted digits": ("1." * (LONGEST // 2 - 1) + "x", [WILDCARD]),
+    "word run before a digit": ("a" * (LONGEST - 2) + "_1", [WILDCARD]),
+    "dotted words before an equals sign": (
+        ".a" * (LONGEST // 2 - 1) + " =",
+        [WILDCARD, "="],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESCANNED_RUNS))
+def test_tokenize_longest_message_in_one_pass(case, settings):
+    message, expected = RESCANNED_RUNS[case]
+    assert len(message) <= settings.INTAKE_MAX_MESSAGE_LENGTH
+
+    assert tokenize(message) == expected
 
 
 @pytest.mark.parametrize("system", sorted(LOGHUB_SYSTEMS))

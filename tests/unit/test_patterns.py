@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from logs import patterns
+from logs.mining import WILDCARD, Drain
 from logs.models import Log, Pattern
 from logs.patterns import PatternAssigner, assign_patterns
 from logs.tasks import store_logs
@@ -187,6 +188,25 @@ def test_bound_per_service():
 
 
 @pytest.mark.django_db
+def test_bound_above_drain_default():
+    # Distinct words in the first two places give each line a leaf of its
+    # own, so learning stays fast. No line is like another.
+    words = [a + b for a in "abcdefghij" for b in "abcdefghij"]
+    lines = [f"{first} {second} tail" for first in words for second in words[:51]]
+    service = new_service()
+    assigner = PatternAssigner(len(lines) + 10)
+
+    ids = assigner.assign([entry(service, line) for line in lines])
+
+    assert len(lines) > Drain().max_clusters
+    assert None not in ids
+    assert len(set(ids)) == len(lines)
+    stored = Pattern.objects.filter(service_name=service)
+    assert stored.count() == len(lines)
+    assert not stored.filter(template__contains=WILDCARD).exists()
+
+
+@pytest.mark.django_db
 def test_bound_still_changes_templates():
     service = new_service()
     assigner = PatternAssigner(1)
@@ -194,6 +214,30 @@ def test_bound_still_changes_templates():
 
     assert assigner.assign([entry(service, "worker started on beta")]) == [alpha]
     assert Pattern.objects.get(id=alpha).template == "worker started on <*>"
+
+
+def cached_characters(assigner: PatternAssigner) -> int:
+    return sum(
+        len(service) + len(message) + len(joined)
+        for (service, message), (joined, *_rest) in assigner._cache.items()
+    )
+
+
+@pytest.mark.django_db
+def test_cache_bounded_by_characters(monkeypatch):
+    monkeypatch.setattr(patterns, "CACHE_MAX_CHARACTERS", 10_000)
+    service = new_service()
+    assigner = PatternAssigner(100)
+    word = "x" * 2_000
+
+    ids = assigner.assign([entry(service, f"{word} {index}") for index in range(20)])
+
+    assert len(set(ids)) == 1
+    assert 0 < cached_characters(assigner) <= 10_000
+    [longer] = assigner.assign([entry(service, f"{'x' * 20_000} 7")])
+    assert longer is not None
+    assert 0 < cached_characters(assigner) <= 10_000
+    assert (service, f"{'x' * 20_000} 7") not in assigner._cache
 
 
 @pytest.mark.django_db
