@@ -42,8 +42,10 @@ from logs.models import PATTERN_REVISION_SEQUENCE, Pattern
 logger = logging.getLogger(__name__)
 
 # First key of the pattern locks, pg_advisory_xact_lock(LOCK_NAMESPACE,
-# hashtext(service_name)); "patt" in ASCII, to differ from other locks.
+# slot); "patt" in ASCII, to differ from other locks.
 LOCK_NAMESPACE = 0x70617474
+# Services map to this many lock slots (a power of two).
+LOCK_SLOTS = 256
 # A lock wait longer than this is logged.
 LOCK_WAIT_LOG_SECONDS = 1.0
 # The maximum number of messages cached over all services, and of characters
@@ -257,22 +259,27 @@ class PatternAssigner:
             self._warn_if_full(service, self._services[service])
 
     def _lock(self, services: list[str]) -> None:
-        # Sorted by name, so two processes locking the same services cannot
-        # wait for each other in a cycle.
+        # A service's lock is one of LOCK_SLOTS, so a batch of many new
+        # services takes at most that many locks and cannot run out of
+        # PostgreSQL's lock table. Services that share a slot only wait for
+        # each other. The slots are taken in increasing order, so two
+        # processes cannot wait for each other in a cycle.
         started = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(service)) "
-                "FROM unnest(%s::text[]) WITH ORDINALITY AS locks(service, position) "
-                "ORDER BY position",
-                [LOCK_NAMESPACE, services],
+                "SELECT pg_advisory_xact_lock(%s, slot) FROM ("
+                "SELECT DISTINCT hashtext(service) & %s AS slot "
+                "FROM unnest(%s::text[]) AS locks(service)) AS slots ORDER BY slot",
+                [LOCK_NAMESPACE, LOCK_SLOTS - 1, services],
             )
         waited = time.monotonic() - started
         if waited >= LOCK_WAIT_LOG_SECONDS:
             logger.warning(
-                "patterns: waited %.1fs for the pattern locks of services %s",
+                "patterns: waited %.1fs for the pattern locks of %d services "
+                "(first %s)",
                 waited,
-                ", ".join(services),
+                len(services),
+                services[0],
             )
 
     def _learn_one(

@@ -7,6 +7,7 @@ trees and shares nothing with another assigner except the Pattern table.
 import uuid
 
 import pytest
+from django.db import connection, transaction
 
 from logs import patterns
 from logs.mining import WILDCARD, Drain
@@ -278,3 +279,29 @@ def test_rolled_back_write_is_forgotten(monkeypatch):
 
     [pattern_id] = assigner.assign([entry(service, "cache warmed in 80 ms")])
     assert Pattern.objects.filter(id=pattern_id, service_name=service).exists()
+
+
+@pytest.mark.django_db
+def test_many_new_services_take_a_bounded_number_of_locks():
+    services = [new_service() for _ in range(patterns.LOCK_SLOTS * 4)]
+    assigner = PatternAssigner(max_per_service=10)
+    with transaction.atomic():
+        assigner._lock(sorted(services))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            (held,) = cursor.fetchone()
+    assert 0 < held <= patterns.LOCK_SLOTS
+
+
+@pytest.mark.django_db
+def test_batch_of_many_new_services_gets_its_patterns():
+    services = [new_service() for _ in range(patterns.LOCK_SLOTS * 2)]
+    ids = PatternAssigner(max_per_service=10).assign(
+        [entry(service, "worker started on alpha") for service in services]
+    )
+    assert None not in ids
+    assert len(set(ids)) == len(services)
+    assert Pattern.objects.filter(service_name__in=services).count() == len(services)
