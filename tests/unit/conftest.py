@@ -6,6 +6,17 @@ import pytest
 
 
 @pytest.fixture
+def reader(db):
+    """An API client logged in as a user who is not staff."""
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(User.objects.create_user("reader", password="s3cret-pass-word"))
+    return client
+
+
+@pytest.fixture
 def retention(settings):
     """Keep entries 30 days, the service audit a year and chatty 3 days."""
     settings.LOG_RETENTION_DAYS = 30

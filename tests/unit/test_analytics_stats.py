@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -36,13 +35,6 @@ def rollups(db):
     rollup(2, "api", Level.DEBUG, 7)
     rollup(61, "billing", Level.CRITICAL, 1)
     rollup(60 * 24 + 5, "api", Level.INFO, 10)
-
-
-@pytest.fixture
-def reader(db):
-    client = APIClient()
-    client.force_login(User.objects.create_user("reader", password="s3cret-pass-w0rd"))
-    return client
 
 
 def get(client, **params):

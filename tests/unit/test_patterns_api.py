@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from analytics.rollup import recompute_minutes
@@ -15,14 +14,6 @@ RANGE = {
     "since": BASE.isoformat(),
     "until": (BASE + timedelta(hours=1)).isoformat(),
 }
-
-
-@pytest.fixture
-def reader(db):
-    client = APIClient()
-    user = User.objects.create_user("reader", password="s3cret-pass-word")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from logs.models import ApiKey
@@ -50,14 +49,6 @@ def stored(db):
     ]
     assert insert_entries(entries) == 60
     return entries
-
-
-@pytest.fixture
-def reader(db):
-    client = APIClient()
-    user = User.objects.create_user("reader", password="s3cret-pass-word")
-    client.force_login(user)
-    return client
 
 
 def ids_of(response) -> list[str]:
