@@ -16,7 +16,12 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
+from analytics.models import (
+    ErrorMessageRollup,
+    MinuteRollup,
+    PatternHourRollup,
+    PatternMinuteRollup,
+)
 from analytics.queries import floor_time
 from logs.levels import Level
 from logs.models import Log
@@ -161,6 +166,39 @@ SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM removed)
 """
 
 
+# Recomputes the hours of the given minutes from the pattern minute rollup,
+# which the same transaction has just refreshed, in the way of the
+# statements above.
+_PATTERN_HOUR_SQL = """
+WITH hours AS (
+    SELECT DISTINCT date_trunc('hour', minute, 'UTC') AS hour
+    FROM unnest(%(minutes)s::timestamptz[]) AS minutes(minute)
+),
+fresh AS (
+    SELECT h.hour, m.pattern_id, sum(m.count) AS count
+    FROM hours h
+    JOIN {minutes} m
+      ON m.minute >= h.hour AND m.minute < h.hour + interval '1 hour'
+    GROUP BY h.hour, m.pattern_id
+),
+removed AS (
+    DELETE FROM {hours} r
+    WHERE r.hour IN (SELECT hour FROM hours)
+      AND (r.hour, r.pattern_id) NOT IN (SELECT hour, pattern_id FROM fresh)
+    RETURNING 1
+),
+written AS (
+    INSERT INTO {hours} (hour, pattern_id, count)
+    SELECT hour, pattern_id, count FROM fresh
+    ON CONFLICT (hour, pattern_id)
+    DO UPDATE SET count = EXCLUDED.count
+    WHERE {hours}.count <> EXCLUDED.count
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM removed)
+"""
+
+
 @dataclass
 class RollupResult:
     """Counts of one recompute: minutes read, and rollup rows changed.
@@ -231,6 +269,10 @@ def recompute_minutes(minutes: Sequence[datetime]) -> RollupResult:
         {"minutes": starts, "min_level": Level.ERROR.value},
     )
     result.add_rows(*errors)
+    hours = _PATTERN_HOUR_SQL.format(
+        minutes=_table(PatternMinuteRollup), hours=_table(PatternHourRollup)
+    )
+    result.add_rows(*_run_rollup(hours, {"minutes": starts}))
     return result
 
 
