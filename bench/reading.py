@@ -351,10 +351,11 @@ def print_plans(client, cases: list[Case]) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from analytics.models import PatternMinuteRollup
+    from analytics.models import PatternHourRollup, PatternMinuteRollup
     from logs.models import Log, Pattern
 
-    tables = [model._meta.db_table for model in (Log, Pattern, PatternMinuteRollup)]
+    models = (Log, Pattern, PatternMinuteRollup, PatternHourRollup)
+    tables = [model._meta.db_table for model in models]
     for case in cases:
         with CaptureQueriesContext(connection) as captured:
             client.get(case.url)

@@ -306,10 +306,10 @@ class PatternLoader:
     def assign(
         self, rows: list[GeneratedRow]
     ) -> tuple[bytes, dict[int, tuple[int, str, str]]]:
-        """Return the rows as COPY data with a pattern id column, and the counts.
+        """Mine the rows' patterns; return the COPY data and the counts.
 
-        The counts map each pattern id to its rows, and their earliest and
-        latest arrival times.
+        The COPY data ends each row with its pattern id. The counts map each
+        pattern id to its rows, and their earliest and latest arrival times.
         """
         began = time.perf_counter()
         entries = [
