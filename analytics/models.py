@@ -87,7 +87,7 @@ class PatternMinuteRollup(models.Model):
     """The number of entries grouped under one pattern in one minute.
 
     Entries without a pattern are not counted. Buckets are minutes like
-    `MinuteRollup`, so the same recompute refreshes all three tables.
+    `MinuteRollup`, so the same recompute refreshes all four tables.
     """
 
     minute = models.DateTimeField(help_text="Start of the minute, in UTC.")

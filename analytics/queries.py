@@ -182,8 +182,8 @@ class PatternRangeParts:
         first_hour = floor_time(since, "hour")
         last_hour = floor_time(until, "hour")
         if first_hour < since:
-            # A range that starts in the last hour of year 9999 has no whole
-            # hour, so the overflow past it only ends the search.
+            # A range that starts within the last hour of year 9999 contains
+            # no whole hour.
             try:
                 first_hour += timedelta(hours=1)
             except OverflowError:

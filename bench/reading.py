@@ -7,7 +7,7 @@ patterns when PATTERN_MINING_ENABLED is on (the default). It then sends
 each request many times through the real Django views, with the test client
 signed in as a staff user, and prints the median and 95th percentile times.
 Last come the SQL and the EXPLAIN (ANALYZE, BUFFERS) plan of every query
-that reads the logs table, the patterns or their rollup.
+that reads the logs table, the patterns or their rollups.
 
     .venv/bin/python -m bench.reading --rows 10000000
 """
