@@ -87,7 +87,7 @@ class PatternMinuteRollup(models.Model):
     """The number of entries grouped under one pattern in one minute.
 
     Entries without a pattern are not counted. Buckets are minutes like
-    `MinuteRollup`, so the same recompute refreshes all three tables.
+    `MinuteRollup`, so the same recompute refreshes all four tables.
     """
 
     minute = models.DateTimeField(help_text="Start of the minute, in UTC.")
@@ -121,3 +121,39 @@ class PatternMinuteRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} pattern {self.pattern_id}: {self.count}"
+
+
+class PatternHourRollup(models.Model):
+    """The sum of one pattern's minute counts over one hour.
+
+    Counts over long ranges read these rows for the whole hours of the range
+    and minute rows only for its ends. Each recompute of a minute recomputes
+    its hour from PatternMinuteRollup.
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour, in UTC.")
+    pattern = models.ForeignKey(
+        "logs.Pattern",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="hour_counts",
+    )
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "pattern"], name="pattern_hour_rollup_key"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["pattern", "hour"],
+                include=["count"],
+                name="pattern_hour_pattern_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h pattern {self.pattern_id}: {self.count}"

@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Max, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
+from analytics.models import (
+    ErrorMessageRollup,
+    MinuteRollup,
+    PatternHourRollup,
+    PatternMinuteRollup,
+)
 from logs.levels import Level
 from logs.models import Pattern
 
@@ -157,23 +162,75 @@ def frequent_errors(since: datetime, until: datetime, limit: int = 10) -> list[d
     return [row | {"max_level": Level(row["max_level"])} for row in rows]
 
 
+@dataclass
+class PatternRangeParts:
+    """A range split into the whole hours it covers and the minutes at its ends.
+
+    A minute row counts in [since, until) when its minute is in that range.
+    The whole hours [first_hour, last_hour) come from the hour rollup, and
+    the minutes [since, first_hour) and [last_hour, until) from the minute
+    rollup. Without a whole hour, first_hour equals last_hour.
+    """
+
+    since: datetime
+    until: datetime
+    first_hour: datetime
+    last_hour: datetime
+
+    @classmethod
+    def split(cls, since: datetime, until: datetime) -> "PatternRangeParts":
+        first_hour = floor_time(since, "hour")
+        last_hour = floor_time(until, "hour")
+        if first_hour < since:
+            # A range that starts within the last hour of year 9999 contains
+            # no whole hour.
+            try:
+                first_hour += timedelta(hours=1)
+            except OverflowError:
+                first_hour = last_hour
+        if last_hour <= first_hour:
+            first_hour = last_hour = until
+        return cls(since, until, first_hour, last_hour)
+
+    def querysets(self, pattern_filter: dict) -> list[QuerySet]:
+        """Return the rollup rows of the range, each with `pattern` and `count`."""
+        parts = [
+            PatternMinuteRollup.objects.filter(
+                minute__gte=self.since, minute__lt=self.first_hour, **pattern_filter
+            ),
+            PatternMinuteRollup.objects.filter(
+                minute__gte=self.last_hour, minute__lt=self.until, **pattern_filter
+            ),
+        ]
+        if self.first_hour < self.last_hour:
+            parts.append(
+                PatternHourRollup.objects.filter(
+                    hour__gte=self.first_hour, hour__lt=self.last_hour, **pattern_filter
+                )
+            )
+        return parts
+
+
 def count_in_range(since: datetime, until: datetime) -> Coalesce:
     """Build an annotation for Pattern rows: their entries in the range, or 0.
 
-    The subquery reads each pattern's minutes from the (pattern, minute)
-    index alone, so its cost grows with the minutes in which the listed
-    patterns logged, not with the size of the logs table.
+    Each subquery reads one pattern's rows from a (pattern, time) index
+    alone. Whole hours come from the hour rollup, so a range of days reads
+    about 24 rows per pattern and day instead of up to 1,440.
     """
-    minutes = (
-        PatternMinuteRollup.objects.filter(
-            pattern=OuterRef("pk"), minute__gte=since, minute__lt=until
+    total = None
+    for rows in PatternRangeParts.split(since, until).querysets(
+        {"pattern": OuterRef("pk")}
+    ):
+        part_sum = (
+            rows.order_by()
+            .values("pattern")
+            .annotate(total=Sum("count"))
+            .values("total")
         )
-        .order_by()
-        .values("pattern")
-        .annotate(total=Sum("count"))
-        .values("total")
-    )
-    return Coalesce(Subquery(minutes), Value(0))
+        part = Coalesce(Subquery(part_sum), Value(0))
+        total = part if total is None else total + part
+    return total
 
 
 def top_patterns(since: datetime, until: datetime, limit: int = 10) -> list[Pattern]:
@@ -182,13 +239,12 @@ def top_patterns(since: datetime, until: datetime, limit: int = 10) -> list[Patt
     Each pattern carries `count_in_range`. Patterns without entries in the
     range are left out.
     """
-    totals = (
-        PatternMinuteRollup.objects.filter(minute__gte=since, minute__lt=until)
-        .values("pattern")
-        .annotate(total=Sum("count"))
-        .order_by("-total", "pattern")[:limit]
-    )
-    ranked = [(row["pattern"], row["total"]) for row in totals]
+    totals: dict[int, int] = defaultdict(int)
+    for rows in PatternRangeParts.split(since, until).querysets({}):
+        sums = rows.order_by().values("pattern").annotate(total=Sum("count"))
+        for row in sums:
+            totals[row["pattern"]] += row["total"]
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     patterns = Pattern.objects.in_bulk([pattern_id for pattern_id, _ in ranked])
     listed = []
     for pattern_id, total in ranked:

@@ -2,11 +2,12 @@
 
 The script works on its own database (logplatform_scale by default, on the
 server of DATABASE_URL), which it creates and migrates when missing and
-fills with `manage.py generate_logs` up to --rows entries. It then sends
+fills with `manage.py generate_logs --roll-up` up to --rows entries, with
+patterns when PATTERN_MINING_ENABLED is on (the default). It then sends
 each request many times through the real Django views, with the test client
 signed in as a staff user, and prints the median and 95th percentile times.
 Last come the SQL and the EXPLAIN (ANALYZE, BUFFERS) plan of every query
-that reads the logs table.
+that reads the logs table, the patterns or their rollups.
 
     .venv/bin/python -m bench.reading --rows 10000000
 """
@@ -127,7 +128,7 @@ def fill(rows: int, migrate: bool) -> int:
     stored = Log.objects.count()
     if stored < rows:
         print(f"The table holds {stored:,} rows; generating {rows - stored:,}.")
-        call_command("generate_logs", rows=rows - stored)
+        call_command("generate_logs", rows=rows - stored, roll_up=True)
         stored = Log.objects.count()
     return stored
 
@@ -232,7 +233,72 @@ def build_cases(client) -> list[Case]:
             None,
         ),
     ]
-    return cases
+    return cases + pattern_cases(client, day, week)
+
+
+def pattern_cases(client, day: dict, week: dict) -> list[Case]:
+    """Build the requests on patterns: their list, their entries, their pages."""
+    from logs.models import Pattern
+
+    counted = Pattern.objects.filter(count__gt=0)
+    common = counted.order_by("-count", "id").first()
+    rare = counted.order_by("count", "id").first()
+    if common is None:
+        print("No pattern has entries; skipping the pattern requests.")
+        return []
+    patterns = "/api/patterns/?"
+    logs = "/api/logs/?"
+    common_entries = logs + urlencode({"pattern": common.pk})
+    # Page 50 like the other later pages, or the last full one on less data.
+    page = max(2, min(50, common.count // 100))
+    return [
+        Case("f", "patterns, last 24 h", patterns + urlencode(day), 300),
+        Case("f", "patterns, last 7 days", patterns + urlencode(week), 300),
+        Case(
+            "f",
+            "patterns, last 24 h, newest first",
+            patterns + urlencode({**day, "ordering": "-first_seen"}),
+            300,
+        ),
+        Case(
+            "f",
+            "patterns, last 7 days, newest first",
+            patterns + urlencode({**week, "ordering": "-first_seen"}),
+            300,
+        ),
+        Case(
+            "f",
+            "patterns of one service, last 24 h",
+            patterns + urlencode({"service": "checkout", **day}),
+            300,
+        ),
+        Case(
+            "g",
+            f"entries of the commonest pattern ({common.count:,})",
+            common_entries,
+            300,
+        ),
+        Case(
+            "g",
+            f"entries of a rare pattern ({rare.count:,})",
+            logs + urlencode({"pattern": rare.pk}),
+            300,
+        ),
+        Case(
+            "g",
+            f"page {page} of the commonest pattern's entries",
+            later_page(client, common_entries, page),
+            300,
+        ),
+        Case("h", "pattern admin changelist", "/admin/logs/pattern/", 500),
+        Case(
+            "h",
+            "log admin changelist, commonest pattern",
+            "/admin/logs/log/?" + urlencode({"pattern": common.pk}),
+            500,
+        ),
+        Case("h", "overview, last 24 h, with top patterns", "/overview/", 500),
+    ]
 
 
 def _iso(moment: datetime) -> str:
@@ -285,15 +351,17 @@ def print_plans(client, cases: list[Case]) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from logs.models import Log
+    from analytics.models import PatternHourRollup, PatternMinuteRollup
+    from logs.models import Log, Pattern
 
-    table = Log._meta.db_table
+    models = (Log, Pattern, PatternMinuteRollup, PatternHourRollup)
+    tables = [model._meta.db_table for model in models]
     for case in cases:
         with CaptureQueriesContext(connection) as captured:
             client.get(case.url)
         print(f"\n### ({case.key}) {case.title}\n\nGET {case.url}\n")
         for query in captured.captured_queries:
-            if table not in query["sql"]:
+            if not any(f'"{table}"' in query["sql"] for table in tables):
                 continue
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])

@@ -49,7 +49,13 @@ WITH batch AS (
     FROM inserted
     WHERE pattern_id IS NOT NULL
     GROUP BY pattern_id
-), locked AS (
+), {count_patterns}
+SELECT count(*) FROM inserted
+"""
+
+# Adds the rows of a CTE `counts` (pattern_id, entries, first, last), which
+# precedes it, to their patterns. Patterns are locked in id order, as above.
+_COUNT_PATTERNS_SQL = """locked AS (
     SELECT id FROM {patterns}
     WHERE id IN (SELECT pattern_id FROM counts)
     ORDER BY id
@@ -61,8 +67,16 @@ WITH batch AS (
         last_seen = greatest(pattern.last_seen, counts.last)
     FROM counts JOIN locked ON locked.id = counts.pattern_id
     WHERE pattern.id = counts.pattern_id
-)
-SELECT count(*) FROM inserted
+    RETURNING 1
+)"""
+
+_ADD_COUNTS_SQL = """
+WITH counts AS (
+    SELECT * FROM unnest(
+        %s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]
+    ) AS counts(pattern_id, entries, first, last)
+), {count_patterns}
+SELECT count(*) FROM counted
 """
 
 
@@ -91,8 +105,29 @@ def insert_entries(
     sql = _INSERT_SQL.format(
         ids=connection.ops.quote_name(EventId._meta.db_table),
         logs=connection.ops.quote_name(Log._meta.db_table),
-        patterns=connection.ops.quote_name(Pattern._meta.db_table),
+        count_patterns=_count_patterns_sql(),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*columns, list(pattern_ids)])
+        return cursor.fetchone()[0]
+
+
+def _count_patterns_sql() -> str:
+    patterns = connection.ops.quote_name(Pattern._meta.db_table)
+    return _COUNT_PATTERNS_SQL.format(patterns=patterns)
+
+
+def add_pattern_counts(counts: dict[int, tuple[int, Any, Any]]) -> int:
+    """Add entries to patterns' counts and widen their first and last seen times.
+
+    `counts` maps a pattern id to (entries, earliest arrival, latest
+    arrival). Returns how many patterns were found and updated.
+    """
+    if not counts:
+        return 0
+    ids = list(counts)
+    columns = [ids] + [[counts[pattern_id][n] for pattern_id in ids] for n in range(3)]
+    sql = _ADD_COUNTS_SQL.format(count_patterns=_count_patterns_sql())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
         return cursor.fetchone()[0]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
+from typing import NamedTuple
 
 from logs.levels import Level
 
@@ -380,11 +381,18 @@ class RowGenerator:
         return text + "}"
 
     def batch(self, number: int, start_us: int, end_us: int, count: int) -> bytes:
-        """Return `count` rows with event times in [start_us, end_us).
+        """Return `count` rows with event times in [start_us, end_us), as COPY text.
 
         Batch `number` draws from its own generator, seeded from the seed and
         the number, so batches made in any order or process are the same.
         """
+        rows = self.rows(number, start_us, end_us, count)
+        return "".join([f"{row.line}\n" for row in rows]).encode()
+
+    def rows(
+        self, number: int, start_us: int, end_us: int, count: int
+    ) -> list["GeneratedRow"]:
+        """Return the rows of batch `number`, each with its parts for mining."""
         rng = random.Random(None if self.seed is None else f"{self.seed}:{number}")
         getrandbits = rng.getrandbits
         delays = self.delays
@@ -393,15 +401,41 @@ class RowGenerator:
         offsets = sorted([int(rng.random() * span) for _ in range(count)])
         picks = rng.choices(self.services, cum_weights=self.service_cum, k=count)
         levels = rng.choices(self.levels, cum_weights=self.level_cum, k=count)
-        lines = []
+        rows = []
         for offset, service, level in zip(offsets, picks, levels, strict=True):
             event_us = start_us + offset
-            received_us = event_us + delays[getrandbits(POOL_BITS)]
+            received = time_text(event_us + delays[getrandbits(POOL_BITS)])
             templates = service.templates[level]
             message = templates[getrandbits(16) % len(templates)].render(rng)
-            lines.append(
-                f"{self._event_id(event_us)}\t{time_text(event_us)}\t"
-                f"{time_text(received_us)}\t{level}\t{service.name}\t"
-                f"{message}\t{self._metadata(rng, service, level)}\n"
+            event_id = self._event_id(event_us)
+            line = (
+                f"{event_id}\t{time_text(event_us)}\t{received}\t{level}\t"
+                f"{service.name}\t{message}\t{self._metadata(rng, service, level)}"
             )
-        return "".join(lines).encode()
+            rows.append(GeneratedRow(line, event_id, service.name, message, received))
+        return rows
+
+
+class GeneratedRow(NamedTuple):
+    """One generated row: its COPY line, without the newline, and its parts.
+
+    `message` is escaped for COPY like the line (see copy_unescape), and
+    `received_at` is in the line's time format.
+    """
+
+    line: str
+    event_id: str
+    service_name: str
+    message: str
+    received_at: str
+
+
+_COPY_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+_COPY_ESCAPE = re.compile(r"\\[\\tnr]")
+
+
+def copy_unescape(text: str) -> str:
+    """Return the text that COPY stores for `text`, the reverse of _COPY_ESCAPES."""
+    if "\\" not in text:
+        return text
+    return _COPY_ESCAPE.sub(lambda match: _COPY_UNESCAPES[match.group()], text)

@@ -293,7 +293,7 @@ def test_overview_long_range_is_cut_to_recent_columns(staff):
 
 
 def test_overview_lists_top_patterns(staff, db):
-    from analytics.models import PatternMinuteRollup
+    from analytics.models import PatternHourRollup, PatternMinuteRollup
     from tests.rows import store_pattern
 
     now = timezone.now()
@@ -307,6 +307,9 @@ def test_overview_lists_top_patterns(staff, db):
         (gone, 99, minute - timedelta(days=2)),
     ]:
         PatternMinuteRollup.objects.create(minute=at, pattern=pattern, count=count)
+        # The hour row that a recompute of the minute writes.
+        hour = at.replace(minute=0)
+        PatternHourRollup.objects.create(hour=hour, pattern=pattern, count=count)
 
     html = staff.get(URL, {"range": "24h"}).content.decode()
 

@@ -9,7 +9,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from analytics.models import ErrorMessageRollup, MinuteRollup, PatternMinuteRollup
+from analytics.models import (
+    ErrorMessageRollup,
+    MinuteRollup,
+    PatternHourRollup,
+    PatternMinuteRollup,
+)
+from analytics.queries import count_in_range, top_patterns
 from analytics.rollup import (
     FINGERPRINT_SQL,
     roll_up_range,
@@ -17,7 +23,7 @@ from analytics.rollup import (
 )
 from analytics.tasks import roll_up
 from logs.levels import Level
-from logs.models import Log
+from logs.models import Log, Pattern
 from logs.storage import insert_entries
 from tests.rows import store_pattern, store_rows
 
@@ -466,5 +472,77 @@ def test_pattern_rollup_drops_emptied_minute():
     result = roll_up_range(BASE, BASE + timedelta(minutes=1))
 
     assert pattern_rows() == {}
-    # The minute's MinuteRollup row and its PatternMinuteRollup row.
-    assert result.rows_removed == 2
+    assert hour_rows() == {}
+    # The minute's MinuteRollup row, its PatternMinuteRollup row and the
+    # PatternHourRollup row of its hour.
+    assert result.rows_removed == 3
+
+
+def hour_rows() -> dict[tuple, int]:
+    rows = PatternHourRollup.objects.filter(
+        hour__gte=BASE, hour__lt=BASE + timedelta(days=1)
+    )
+    return {(row.hour, row.pattern_id): row.count for row in rows}
+
+
+@pytest.mark.django_db
+def test_pattern_hour_rollup_sums_minutes():
+    pattern = store_pattern("api", "GET <*>", BASE)
+    late = NOW - timedelta(minutes=1)
+    store_rows("api", late, count=2, timestamp=BASE, pattern=pattern)
+    ids = store_rows(
+        "api", late, count=3, timestamp=BASE + timedelta(minutes=59), pattern=pattern
+    )
+    store_rows(
+        "api", late, count=4, timestamp=BASE + timedelta(minutes=60), pattern=pattern
+    )
+
+    roll_up_recent(NOW)
+    assert hour_rows() == {
+        (BASE, pattern.pk): 5,
+        (BASE + timedelta(hours=1), pattern.pk): 4,
+    }
+
+    Log.objects.filter(id__in=ids).delete()
+    roll_up_range(BASE, BASE + timedelta(hours=2))
+    assert hour_rows() == {
+        (BASE, pattern.pk): 2,
+        (BASE + timedelta(hours=1), pattern.pk): 4,
+    }
+
+
+@pytest.mark.django_db
+def test_counts_in_range_match_minute_rows():
+    first = store_pattern("api", "GET <*>", BASE)
+    second = store_pattern("api", "POST <*>", BASE)
+    late = NOW - timedelta(minutes=1)
+    for minutes, count in [(0, 1), (7, 2), (59, 3), (60, 4), (95, 5), (119, 6)]:
+        timestamp = BASE + timedelta(minutes=minutes, seconds=10)
+        store_rows("api", late, count=count, timestamp=timestamp, pattern=first)
+        store_rows("api", late, count=1, timestamp=timestamp, pattern=second)
+    roll_up_recent(NOW)
+
+    ranges = [
+        (BASE, BASE + timedelta(hours=2)),
+        (BASE + timedelta(minutes=7), BASE + timedelta(minutes=96)),
+        (BASE + timedelta(minutes=7, seconds=30), BASE + timedelta(minutes=60)),
+        (BASE + timedelta(minutes=8), BASE + timedelta(minutes=59)),
+        (BASE - timedelta(hours=3), BASE + timedelta(hours=5)),
+        (BASE + timedelta(minutes=61), BASE + timedelta(minutes=62)),
+    ]
+    for since, until in ranges:
+        minute_rows = PatternMinuteRollup.objects.filter(
+            minute__gte=since, minute__lt=until
+        )
+        expected = {
+            pattern.pk: sum(
+                minute_rows.filter(pattern=pattern).values_list("count", flat=True)
+            )
+            for pattern in (first, second)
+        }
+        annotated = Pattern.objects.filter(pk__in=expected).annotate(
+            total=count_in_range(since, until)
+        )
+        assert {row.pk: row.total for row in annotated} == expected, (since, until)
+        top = {row.pk: row.count_in_range for row in top_patterns(since, until)}
+        assert top == {pk: total for pk, total in expected.items() if total}

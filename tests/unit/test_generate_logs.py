@@ -1,4 +1,4 @@
-"""generate_logs: row count, time span, ids, variety, seeds and rollups."""
+"""generate_logs: row count, time span, ids, variety, seeds, patterns and rollups."""
 
 import uuid
 from collections import Counter
@@ -7,13 +7,15 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db.models import Count, Max, Min, Sum
 
-from analytics.models import MinuteRollup
+from analytics.models import MinuteRollup, PatternMinuteRollup
 from logs.levels import Level
-from logs.models import Log
+from logs.mining import tokenize
+from logs.models import Log, Pattern
+from logs.patterns import template_tokens
 from logs.storage import insert_entries
-from logs.synthetic import SERVICES, WEB_TEMPLATES
+from logs.synthetic import _COPY_ESCAPES, SERVICES, WEB_TEMPLATES, copy_unescape
 from tests.datafiles import data_dir
 
 # Event times far from any other suite's rows, which may be committed in the
@@ -240,6 +242,95 @@ def test_roll_up_option_counts_every_row():
     counted = MinuteRollup.objects.filter(minute__gte=END - timedelta(days=1))
     counted = counted.filter(minute__lt=END)
     assert counted.aggregate(total=Sum("count"))["total"] == 2500
+
+
+@pytest.mark.django_db
+def test_patterns_count_exactly_their_rows():
+    before = dict(Pattern.objects.values_list("id", "count"))
+
+    output = generate(3000, batch_size=700, patterns=True)
+
+    assert "Assigned patterns" in output
+    assert not in_span().filter(pattern__isnull=True).exists()
+    rows = (
+        in_span()
+        .values("pattern")
+        .annotate(
+            entries=Count("id"), first=Min("received_at"), last=Max("received_at")
+        )
+    )
+    assert sum(row["entries"] for row in rows) == 3000
+    patterns = Pattern.objects.in_bulk([row["pattern"] for row in rows])
+    assert len(patterns) == len(rows)
+    for row in rows:
+        pattern = patterns[row["pattern"]]
+        assert pattern.count - before.get(pattern.pk, 0) == row["entries"]
+        if pattern.pk not in before:
+            # The entry that created a pattern is one of its rows.
+            assert pattern.first_seen == row["first"]
+            assert pattern.last_seen == row["last"]
+
+
+@pytest.mark.django_db
+def test_each_message_fits_its_pattern_template():
+    generate(2000, batch_size=500, patterns=True)
+
+    templates = dict(Pattern.objects.values_list("id", "template"))
+    rows = in_span().values_list("service_name", "message", "pattern")
+    services = dict(Pattern.objects.values_list("id", "service_name"))
+    for service, message, pattern_id in rows:
+        assert services[pattern_id] == service
+        tokens = tokenize(message)
+        template = template_tokens(templates[pattern_id])
+        assert len(tokens) == len(template)
+        for token, expected in zip(tokens, template, strict=True):
+            assert expected in (token, "<*>")
+
+
+@pytest.mark.django_db
+def test_no_patterns_option_leaves_rows_without_one():
+    patterns_before = Pattern.objects.count()
+
+    output = generate(1000, patterns=False)
+
+    assert "Assigned patterns" not in output
+    assert in_span().count() == 1000
+    assert not in_span().filter(pattern__isnull=False).exists()
+    assert Pattern.objects.count() == patterns_before
+
+
+@pytest.mark.django_db
+def test_patterns_follow_the_mining_setting(settings):
+    settings.PATTERN_MINING_ENABLED = False
+
+    generate(500)
+
+    assert not in_span().filter(pattern__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_roll_up_option_counts_every_row_by_pattern():
+    generate(2500, days=1, roll_up=True, patterns=True)
+
+    minutes = PatternMinuteRollup.objects.filter(
+        minute__gte=END - timedelta(days=1), minute__lt=END
+    )
+    by_pattern = dict(
+        minutes.values("pattern")
+        .annotate(total=Sum("count"))
+        .values_list("pattern", "total")
+    )
+    rows = in_span().values("pattern").annotate(entries=Count("id"))
+    assert by_pattern == {row["pattern"]: row["entries"] for row in rows}
+    assert sum(by_pattern.values()) == 2500
+
+
+def test_copy_unescape_reverses_the_escapes():
+    assert copy_unescape("plain text") == "plain text"
+    assert copy_unescape("a\\tb\\\\c\\nd\\re") == "a\tb\\c\nd\re"
+    assert copy_unescape("C:\\\\temp\\tnew") == "C:\\temp\tnew"
+    original = "tab\there, back\\slash\\n, new\nline\r"
+    assert copy_unescape(original.translate(_COPY_ESCAPES)) == original
 
 
 def test_rejects_zero_rows():

@@ -2,6 +2,7 @@ import logging
 import multiprocessing
 import os
 import time
+from argparse import BooleanOptionalAction
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,15 @@ from django.utils import timezone
 
 from logs.models import Log
 from logs.partitions import create_partitions
-from logs.synthetic import MAX_ARRIVAL_DELAY_SECONDS, RowGenerator, build_services
+from logs.patterns import PatternAssigner
+from logs.storage import add_pattern_counts
+from logs.synthetic import (
+    MAX_ARRIVAL_DELAY_SECONDS,
+    GeneratedRow,
+    RowGenerator,
+    build_services,
+    copy_unescape,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +110,14 @@ class Command(BaseCommand):
             f"them here. Default: {default_workers()}, half the CPUs.",
         )
         parser.add_argument(
+            "--patterns",
+            action=BooleanOptionalAction,
+            default=None,
+            help="Give each row its pattern, mined in this process by the "
+            "worker's code, and add the rows to their patterns' counts. "
+            "Default: on when PATTERN_MINING_ENABLED is.",
+        )
+        parser.add_argument(
             "--roll-up",
             action="store_true",
             help="Afterwards, recompute the minute rollups over the span, so the "
@@ -134,7 +151,11 @@ class Command(BaseCommand):
         create_partitions(
             start.astimezone(UTC).date(), last_arrival.astimezone(UTC).date()
         )
-        elapsed = self._load(plan, setup, options["workers"])
+        patterns = options["patterns"]
+        if patterns is None:
+            patterns = settings.PATTERN_MINING_ENABLED
+        loader = PatternLoader() if patterns else None
+        elapsed = self._load(plan, setup, options["workers"], loader)
         rate = rows / elapsed if elapsed else float(rows)
         logger.info(
             "generate_logs: finished: %d rows in %.1f s (%.0f rows/s)",
@@ -143,6 +164,8 @@ class Command(BaseCommand):
             rate,
         )
         self.stdout.write(f"Added {rows} rows in {elapsed:.1f} s ({rate:,.0f} rows/s).")
+        if loader is not None:
+            self.stdout.write(loader.summary())
 
         self._analyze()
         if options["roll_up"]:
@@ -153,20 +176,27 @@ class Command(BaseCommand):
                 stdout=self.stdout,
             )
 
-    def _load(self, plan: "BatchPlan", setup: tuple, workers: int) -> float:
+    def _load(
+        self,
+        plan: "BatchPlan",
+        setup: tuple,
+        workers: int,
+        loader: "PatternLoader | None",
+    ) -> float:
         """COPY the batches, one transaction each; return the seconds taken."""
-        # NOTE: rows are stored without a pattern. Tokenizing each message
-        # would cost, by an estimate from the worker's timings, about as much
-        # per row as the COPY itself, and the rows are built as COPY text in
-        # worker processes, not as entries.
         table = connection.ops.quote_name(Log._meta.db_table)
-        sql = f"COPY {table} ({COLUMNS}) FROM STDIN"
+        columns = COLUMNS if loader is None else f"{COLUMNS}, pattern_id"
+        sql = f"COPY {table} ({columns}) FROM STDIN"
         began = time.perf_counter()
         done = 0
-        for data, count in _batches(plan, setup, workers):
+        for batch, count in _batches(plan, setup, workers, loader is not None):
+            counts = {}
+            if loader is not None:
+                batch, counts = loader.assign(batch)
             with transaction.atomic(), connection.cursor() as cursor:
                 with cursor.copy(sql) as copy:
-                    copy.write(data)
+                    copy.write(batch)
+                add_pattern_counts(counts)
             done += count
             elapsed = time.perf_counter() - began
             self.stdout.write(
@@ -226,16 +256,21 @@ def _start_worker(services: int, data_dir: Path | None, seed: int | None) -> Non
     _generator = RowGenerator(build_services(services, data_dir, seed), seed)
 
 
-def _build_batch(number: int, start_us: int, end_us: int, count: int):
-    return _generator.batch(number, start_us, end_us, count), count
+def _build_batch(number: int, start_us: int, end_us: int, count: int, rows: bool):
+    make = _generator.rows if rows else _generator.batch
+    return make(number, start_us, end_us, count), count
 
 
-def _batches(plan: BatchPlan, setup: tuple, workers: int):
-    """Yield (COPY data, row count) for each batch of the plan, in order."""
+def _batches(plan: BatchPlan, setup: tuple, workers: int, rows: bool = False):
+    """Yield (batch, row count) for each batch of the plan, in order.
+
+    A batch is COPY data, or with `rows` the list of its GeneratedRow.
+    """
     if workers == 0:
         generator = RowGenerator(build_services(*setup), setup[2])
+        make = generator.rows if rows else generator.batch
         for number, start_us, end_us, count in plan:
-            yield generator.batch(number, start_us, end_us, count), count
+            yield make(number, start_us, end_us, count), count
         return
 
     # Forked workers need no Django set-up, and they touch no connection.
@@ -243,9 +278,78 @@ def _batches(plan: BatchPlan, setup: tuple, workers: int):
     with ProcessPoolExecutor(workers, context, _start_worker, setup) as pool:
         pending = deque()
         for batch in plan:
-            pending.append(pool.submit(_build_batch, *batch))
+            pending.append(pool.submit(_build_batch, *batch, rows))
             # Keep every worker busy and one batch ready to send.
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+class PatternLoader:
+    """Assign generated rows their patterns as the worker assigns entries.
+
+    The rows go through the worker's PatternAssigner in this process, so
+    Pattern rows are created, and templates generalized, as the pipeline
+    would for the same messages in the same order. Its cache of pattern ids
+    by message text spares most rows the tokenizing and the tree lookup.
+    Mining needs a database connection, so it runs here and not in the
+    processes that build the rows.
+    """
+
+    def __init__(self) -> None:
+        self.assigner = PatternAssigner(settings.PATTERN_MAX_PER_SERVICE)
+        self.seconds = 0.0
+        self.rows = 0
+        self.unassigned = 0
+
+    def assign(
+        self, rows: list[GeneratedRow]
+    ) -> tuple[bytes, dict[int, tuple[int, str, str]]]:
+        """Mine the rows' patterns; return the COPY data and the counts.
+
+        The COPY data ends each row with its pattern id. The counts map each
+        pattern id to its rows, and their earliest and latest arrival times.
+        """
+        began = time.perf_counter()
+        entries = [
+            {
+                "id": row.event_id,
+                "service_name": row.service_name,
+                "message": copy_unescape(row.message),
+                "received_at": row.received_at,
+            }
+            for row in rows
+        ]
+        ids = self.assigner.assign(entries)
+        self.seconds += time.perf_counter() - began
+        self.rows += len(rows)
+
+        lines = []
+        counts: dict[int, tuple[int, str, str]] = {}
+        for row, pattern_id in zip(rows, ids, strict=True):
+            if pattern_id is None:
+                self.unassigned += 1
+                lines.append(f"{row.line}\t\\N\n")
+                continue
+            lines.append(f"{row.line}\t{pattern_id}\n")
+            seen = counts.get(pattern_id)
+            received = row.received_at
+            if seen is None:
+                counts[pattern_id] = (1, received, received)
+            else:
+                # Every time has the same fixed-width format, so text order
+                # is time order.
+                counts[pattern_id] = (
+                    seen[0] + 1,
+                    min(seen[1], received),
+                    max(seen[2], received),
+                )
+        return "".join(lines).encode(), counts
+
+    def summary(self) -> str:
+        per_row = self.seconds / self.rows * 1e6 if self.rows else 0.0
+        return (
+            f"Assigned patterns in {self.seconds:.1f} s ({per_row:.1f} us per "
+            f"row); {self.unassigned} rows fit no pattern."
+        )
