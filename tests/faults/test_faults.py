@@ -35,7 +35,7 @@ LEAD_SECONDS = 3
 # is delivered again after the visibility timeout.
 SETTLE_SECONDS = 150
 SLOW_ANSWER_SECONDS = 1.0
-# Redis restarts in the test of a worker that holds tasks.
+# How often the Redis restart test restarts Redis under a stream of tasks.
 RESTARTS_UNDER_LOAD = 5
 # The worker's log line when it takes a batch from the queue.
 STORE_RECEIVED = r"Task logs\.store_logs\[\S+\] received"
@@ -137,7 +137,7 @@ def check(report: FaultReport, capsys, stack: Stack) -> None:
     with capsys.disabled():
         print(f"\n{report.line()}")
         if report.missing or report.duplicated:
-            # What the processes said last is all a CI run leaves behind.
+            # The processes' last log lines are all that a CI run leaves behind.
             print(stack.log_tails())
     assert not report.result.rejections, report.result.rejections[:3]
     assert not report.result.abandoned, (
@@ -221,7 +221,7 @@ def kill_consumer_before_commit(stack: Stack, attempts=5) -> None:
     batch. The consumer still enqueues the messages it already fetched, and
     then waits for a commit that the paused broker does not read. The
     consumer gets SIGKILL, and so does the paused broker, which drops the
-    unread commit with it; then both start again. Each pause is shorter than
+    unread commit with it. Then both start again. Each pause is shorter than
     KAFKA_DELIVERY_TIMEOUT_MS, so intake only slows down until the broker is
     killed, and then goes through the Celery fallback until it is back.
     """
@@ -281,9 +281,9 @@ def test_api_restarted(fault_stack, capsys):
 
 
 def test_worker_survives_redis_restarts_under_load(fault_stack):
-    """The worker keeps consuming after Redis restarts while it holds tasks.
+    """The worker keeps consuming after Redis restarts with tasks in flight.
 
-    Small tasks arrive without pause, so at each restart the worker holds
+    Small tasks arrive without pause, so at each restart the worker has
     some that it has received and not yet acknowledged. Closing such a
     channel once the broker is gone used to end the worker ("Unrecoverable
     error") in one Celery release, which lost every later batch.
