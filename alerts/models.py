@@ -264,7 +264,8 @@ class Alert(models.Model):
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
-        # No constraint, so the pattern table's upkeep never waits on alerts.
+        # No database constraint, like Log.pattern: patterns are never
+        # deleted, so the check would only slow down the writes.
         db_constraint=False,
         related_name="+",
         help_text="New-pattern rules: the message template that fired the alert.",

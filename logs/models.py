@@ -102,7 +102,10 @@ class Pattern(models.Model):
 
     The template is the message with its variable parts replaced by `<*>`.
     Its text can become more general as more entries of the same kind
-    arrive; its id never changes.
+    arrive. Its id never changes.
+
+    NOTE: retention removes entries but never patterns, so `count` and the
+    pattern itself outlive the entries that retention has removed.
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -300,11 +300,11 @@ def test_overview_lists_top_patterns(staff, db):
     minute = now.replace(second=0, microsecond=0) - timedelta(hours=1)
     busy = store_pattern("api", "GET <*> took <*> ms", now - timedelta(days=3))
     quiet = store_pattern("api", "cache <b> <*> evicted", now - timedelta(days=3))
-    gone = store_pattern("api", "old <*>", now - timedelta(days=3))
+    out_of_range = store_pattern("api", "old <*>", now - timedelta(days=3))
     for pattern, count, at in [
         (busy, 30, minute),
         (quiet, 4, minute),
-        (gone, 99, minute - timedelta(days=2)),
+        (out_of_range, 99, minute - timedelta(days=2)),
     ]:
         PatternMinuteRollup.objects.create(minute=at, pattern=pattern, count=count)
         # The hour row that a recompute of the minute writes.

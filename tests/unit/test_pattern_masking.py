@@ -92,10 +92,10 @@ def test_tokenize_caps_token_count():
 
 
 def test_tokenize_long_token():
-    kept = "a" * MAX_TOKEN_LENGTH
+    longest_word = "a" * MAX_TOKEN_LENGTH
     masked = "a" * (MAX_TOKEN_LENGTH + 1)
 
-    assert tokenize(f"start {kept} 7") == ["start", kept, WILDCARD]
+    assert tokenize(f"start {longest_word} 7") == ["start", longest_word, WILDCARD]
     assert tokenize(f"start {masked} 7") == ["start", WILDCARD, WILDCARD]
     assert tokenize("b" * 100_000) == [WILDCARD]
 

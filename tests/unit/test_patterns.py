@@ -282,7 +282,7 @@ def test_rolled_back_write_is_forgotten(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_many_new_services_take_a_bounded_number_of_locks():
+def test_lock_slots_bound_locks():
     services = [new_service() for _ in range(patterns.LOCK_SLOTS * 4)]
     assigner = PatternAssigner(max_per_service=10)
     with transaction.atomic():
@@ -297,7 +297,7 @@ def test_many_new_services_take_a_bounded_number_of_locks():
 
 
 @pytest.mark.django_db
-def test_batch_of_many_new_services_gets_its_patterns():
+def test_many_new_services_get_patterns():
     services = [new_service() for _ in range(patterns.LOCK_SLOTS * 2)]
     ids = PatternAssigner(max_per_service=10).assign(
         [entry(service, "worker started on alpha") for service in services]
